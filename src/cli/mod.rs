@@ -1,0 +1,145 @@
+//! The command line: `patrol validate | run | schema | demo`. Exit codes: 0 all good, 1 a check
+//! failed, 2 invalid input or usage.
+
+mod output;
+mod run;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit code when every enforced check passed.
+pub const EXIT_OK: u8 = 0;
+/// Exit code when an enforced check is `crit` or `error`.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code for invalid rule files or usage.
+pub const EXIT_INVALID: u8 = 2;
+
+pub const DEFAULT_STORE: &str = "sqlite://patrol.db";
+
+#[derive(Parser, Debug)]
+#[command(name = "patrol", version, about = "Scheduled inspections, dynamic baselines and chaos drills for SRE teams")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check rule files and report every problem as file:line:col.
+    Validate(ValidateArgs),
+    /// Run checks once, update baselines, store and print the results.
+    Run(RunArgs),
+    /// Print the JSON Schema of rule files (for yaml-language-server).
+    Schema,
+    /// Start demo targets on loopback, learn baselines, inject an anomaly and catch it.
+    Demo(DemoArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ValidateArgs {
+    /// Rule files or directories (default: rules/).
+    pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+    pub format: ValidateFormat,
+    /// Also connect to every target.
+    #[arg(long)]
+    pub online: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Rules directory or file.
+    #[arg(long, default_value = "rules")]
+    pub rules: PathBuf,
+    /// Run only this check (repeatable).
+    #[arg(long = "check", value_name = "NAME")]
+    pub checks: Vec<String>,
+    /// Run only checks with this label (repeatable, all must match).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    pub tags: Vec<(String, String)>,
+    #[arg(long, value_enum, default_value_t = RunFormat::Table)]
+    pub format: RunFormat,
+    /// Where results and baselines are kept.
+    #[arg(long, env = "PATROL_STORE", default_value = DEFAULT_STORE)]
+    pub store: String,
+    /// Checks running at once.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Checks running at once against one target.
+    #[arg(long, default_value_t = 4)]
+    pub per_target: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RunFormat {
+    Table,
+    /// JSON Lines: one object per result.
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Where the demo keeps its results (default: a temporary SQLite file).
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Rounds of normal traffic before the anomaly.
+    #[arg(long, default_value_t = 25)]
+    pub rounds: u32,
+}
+
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_INVALID } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_tracing();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("patrol: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let code = rt.block_on(dispatch(cli.command));
+    ExitCode::from(code)
+}
+
+async fn dispatch(command: Command) -> u8 {
+    match command {
+        Command::Validate(a) => validate::validate(a).await,
+        Command::Run(a) => run::run(a).await,
+        Command::Schema => {
+            let schema = crate::config::schema::rule_file_schema();
+            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            EXIT_OK
+        }
+        Command::Demo(a) => crate::demo::run(a).await,
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` sets the level (default: warnings).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

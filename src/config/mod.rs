@@ -1,0 +1,22 @@
+//! Rule files: the schema (serde structs), loading with `${…}` substitution, and validation that
+//! reports every problem with its file, line and column.
+
+mod de;
+pub mod duration;
+mod issues;
+mod load;
+mod model;
+mod node;
+mod revision;
+pub mod schema;
+mod subst;
+mod target;
+
+pub use de::{DeError, from_node, struct_fields};
+pub use issues::{Diagnostic, Issues};
+pub use load::{RuleSet, load, load_with_env};
+pub use model::{Check, CheckCommon, Mode, Origin, Severity};
+pub use node::{Loc, Node, NodeValue, PathSeg, parse_yaml, path_text};
+pub use revision::Revision;
+pub use subst::{Env, ProcessEnv, Substituter};
+pub use target::{HttpTarget, RedisTarget, SqlTarget, TcpTarget, Target, TargetSpec, TlsOptions};

@@ -1,0 +1,5 @@
+//! `patrol demo` (being implemented).
+
+pub async fn run(_args: crate::cli::DemoArgs) -> u8 {
+    unimplemented!()
+}

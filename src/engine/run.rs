@@ -1,0 +1,166 @@
+//! One run of a set of checks: every check concurrently within a global limit and a per-target
+//! limit (a database is never hit by more than `per_target` queries at once), each bounded by its
+//! timeout; then results and baseline updates are committed in one transaction.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::judge::{Judged, RunFacts, judge};
+use crate::baseline::EwmaState;
+use crate::config::{Check, RuleSet};
+use crate::probe::{ProbeContext, ProbeError};
+use crate::result::{CheckResult, RunRecord, StatusCounts};
+use crate::store::{BaselineKey, Store, StoreError};
+
+pub struct RunOptions {
+    /// Checks running at once, in all.
+    pub concurrency: usize,
+    /// Checks running at once against one target.
+    pub per_target: usize,
+    /// What started the run (`cli`, `demo`, a suite name).
+    pub trigger: String,
+    /// Called as each check finishes (progress display).
+    pub on_check_done: Option<Arc<dyn Fn(&[CheckResult]) + Send + Sync>>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            concurrency: 32,
+            per_target: 4,
+            trigger: "cli".into(),
+            on_check_done: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub run: RunRecord,
+    /// Results in the order of the checks given.
+    pub results: Vec<CheckResult>,
+}
+
+impl RunOutcome {
+    /// Whether an enforced check is `crit` or `error`.
+    pub fn failed(&self) -> bool {
+        self.results.iter().any(CheckResult::fails_run)
+    }
+}
+
+/// The checks named by `names` (all when empty) carrying every `k=v` of `tags`.
+/// Unknown names are returned as the error.
+pub fn select_checks(rules: &RuleSet, names: &[String], tags: &[(String, String)]) -> Result<Vec<Arc<Check>>, Vec<String>> {
+    let unknown: Vec<String> = names.iter().filter(|n| rules.check(n).is_none()).cloned().collect();
+    if !unknown.is_empty() {
+        return Err(unknown);
+    }
+    Ok(rules
+        .checks
+        .iter()
+        .filter(|c| names.is_empty() || names.iter().any(|n| n == c.name()))
+        .filter(|c| c.has_labels(tags))
+        .cloned()
+        .collect())
+}
+
+/// Runs `checks` once and stores the run.
+pub async fn run_checks(rules: &RuleSet, checks: &[Arc<Check>], store: &Store, opts: &RunOptions) -> Result<RunOutcome, StoreError> {
+    let run_id = uuid::Uuid::now_v7().to_string();
+    let revision = rules.revision.to_string();
+    let started_at = Utc::now();
+    let names: Vec<String> = checks.iter().map(|c| c.name().to_string()).collect();
+    let stored = store.baselines(&names).await?;
+    let global = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let mut per_target: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    let mut tasks = JoinSet::new();
+    for (index, check) in checks.iter().enumerate() {
+        let limit = per_target
+            .entry(limit_key(check))
+            .or_insert_with(|| Arc::new(Semaphore::new(opts.per_target.max(1))))
+            .clone();
+        let series_state = baselines_of(&stored, check.name());
+        let (check, global, run_id, revision, progress) =
+            (check.clone(), global.clone(), run_id.clone(), revision.clone(), opts.on_check_done.clone());
+        tasks.spawn(async move {
+            let _g = global.acquire_owned().await.expect("semaphore open");
+            let _t = limit.acquire_owned().await.expect("semaphore open");
+            let judged = run_one(&check, &series_state, &run_id, &revision).await;
+            if let Some(p) = progress {
+                p(&judged.results);
+            }
+            (index, judged)
+        });
+    }
+    let mut by_index: Vec<Option<Judged>> = (0..checks.len()).map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((i, judged)) => by_index[i] = Some(judged),
+            Err(e) => tracing::error!("check task failed: {e}"),
+        }
+    }
+    let mut results = Vec::new();
+    let mut updates = Vec::new();
+    for (check, judged) in checks.iter().zip(by_index) {
+        let judged = judged.unwrap_or_else(|| panicked(check, &run_id, &revision));
+        results.extend(judged.results);
+        updates.extend(judged.baselines.into_iter().map(|(series, state)| {
+            (BaselineKey { check: check.name().to_string(), series }, state)
+        }));
+    }
+    let run = RunRecord {
+        id: run_id,
+        started_at,
+        finished_at: Utc::now(),
+        revision,
+        trigger: opts.trigger.clone(),
+        counts: StatusCounts::tally(&results),
+    };
+    store.save_run(&run, &results, &updates).await?;
+    Ok(RunOutcome { run, results })
+}
+
+/// Checks against the same target share its limit; checks without one are limited only globally.
+fn limit_key(check: &Check) -> String {
+    match &check.target {
+        Some(t) => format!("{}:{}", t.kind(), t.name),
+        None => format!("check:{}", check.name()),
+    }
+}
+
+fn baselines_of(stored: &HashMap<BaselineKey, EwmaState>, check: &str) -> HashMap<String, EwmaState> {
+    stored
+        .iter()
+        .filter(|(k, _)| k.check == check)
+        .map(|(k, v)| (k.series.clone(), v.clone()))
+        .collect()
+}
+
+async fn run_one(check: &Check, baselines: &HashMap<String, EwmaState>, run_id: &str, revision: &str) -> Judged {
+    let started_at = Utc::now();
+    let t0 = Instant::now();
+    let timeout = check.common.timeout;
+    let ctx = ProbeContext { check, timeout };
+    let outcome = match tokio::time::timeout(timeout, check.probe.measure(&ctx)).await {
+        Ok(r) => r,
+        Err(_) => Err(ProbeError::new(format!("timed out after {}", crate::config::duration::format(timeout)))),
+    };
+    let facts = RunFacts {
+        run_id,
+        revision,
+        started_at,
+        duration_ms: t0.elapsed().as_secs_f64() * 1000.0,
+    };
+    judge(check, outcome, baselines, &facts)
+}
+
+/// A probe that panicked still yields a result: patrol never drops a check silently.
+fn panicked(check: &Check, run_id: &str, revision: &str) -> Judged {
+    let facts = RunFacts { run_id, revision, started_at: Utc::now(), duration_ms: 0.0 };
+    judge(check, Err(ProbeError::new("the probe panicked (a bug in patrol; see the log)")), &HashMap::new(), &facts)
+}

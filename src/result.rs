@@ -1,0 +1,198 @@
+//! What a run produces: one [`CheckResult`] per (check, series), and the [`RunRecord`] that groups them.
+//! These are the shapes written to the store and printed as JSON Lines, so field names are a contract.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Outcome of one check for one series, ordered by gravity (`Ok` < `Warn` < `Crit` < `Error`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Skipped,
+    Ok,
+    Warn,
+    Crit,
+    /// The value could not be measured at all (refused, timeout, auth, bad query).
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Skipped => "skipped",
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Crit => "crit",
+            Status::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "skipped" => Status::Skipped,
+            "ok" => Status::Ok,
+            "warn" => Status::Warn,
+            "crit" => Status::Crit,
+            "error" => Status::Error,
+            _ => return None,
+        })
+    }
+
+    /// Whether an enforced check with this status fails a run.
+    pub fn fails_run(self) -> bool {
+        matches!(self, Status::Crit | Status::Error)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A measured value: most probes measure numbers, some (Redis `master_link_status`, JSON fields) text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    Num(f64),
+    Text(String),
+}
+
+impl Value {
+    /// The numeric reading of this value, also for text that spells a number (`"42"`).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Num(n) => Some(*n),
+            Value::Text(s) => s.trim().parse().ok(),
+        }
+    }
+
+    pub fn as_text(&self) -> String {
+        match self {
+            Value::Num(n) => format_number(*n),
+            Value::Text(s) => s.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_text())
+    }
+}
+
+/// Formats a number the way people write it: integers without a fraction, others with up to 3 decimals.
+pub fn format_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        let s = format!("{n:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// The baseline band a sample was judged against.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Band {
+    pub mean: f64,
+    pub stddev: f64,
+    pub lower: f64,
+    pub upper: f64,
+    /// Samples the baseline had learned from when this sample was judged.
+    pub samples: u64,
+}
+
+/// One result line: a check's verdict for one series in one run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub check: String,
+    pub kind: String,
+    pub target: String,
+    /// Key of the series within the check ("" when the check measures a single value).
+    pub series: String,
+    pub status: Status,
+    pub value: Option<Value>,
+    pub unit: String,
+    pub duration_ms: f64,
+    pub message: String,
+    pub baseline: Option<Band>,
+    /// A shadow check records what it would have said and never fails a run.
+    pub shadow: bool,
+    pub service: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub revision: String,
+    pub started_at: DateTime<Utc>,
+    pub run_id: String,
+}
+
+impl CheckResult {
+    /// Whether this result makes `patrol run` exit 1.
+    pub fn fails_run(&self) -> bool {
+        !self.shadow && self.status.fails_run()
+    }
+}
+
+/// One execution of a set of checks (a `patrol run`, a suite run, a scheduled tick).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub revision: String,
+    /// What started the run: `cli`, `demo`, a suite name, …
+    pub trigger: String,
+    pub counts: StatusCounts,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    pub ok: u64,
+    pub warn: u64,
+    pub crit: u64,
+    pub error: u64,
+    pub skipped: u64,
+}
+
+impl StatusCounts {
+    pub fn tally<'a>(results: impl IntoIterator<Item = &'a CheckResult>) -> Self {
+        let mut c = StatusCounts::default();
+        for r in results {
+            match r.status {
+                Status::Ok => c.ok += 1,
+                Status::Warn => c.warn += 1,
+                Status::Crit => c.crit += 1,
+                Status::Error => c.error += 1,
+                Status::Skipped => c.skipped += 1,
+            }
+        }
+        c
+    }
+
+    pub fn total(&self) -> u64 {
+        self.ok + self.warn + self.crit + self.error + self.skipped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_order_is_gravity() {
+        assert!(Status::Error > Status::Crit);
+        assert!(Status::Crit > Status::Warn);
+        assert!(Status::Warn > Status::Ok);
+        assert_eq!(Status::parse("crit"), Some(Status::Crit));
+    }
+
+    #[test]
+    fn numbers_print_like_people_write_them() {
+        assert_eq!(format_number(200.0), "200");
+        assert_eq!(format_number(12.3456), "12.346");
+        assert_eq!(format_number(0.5), "0.5");
+        assert_eq!(Value::Text("7".into()).as_f64(), Some(7.0));
+    }
+}

@@ -1,0 +1,1 @@
+//! Shared rustls client configurations (being implemented).

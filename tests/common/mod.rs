@@ -1,0 +1,44 @@
+//! Shared harness for integration tests: real services on loopback, each test isolated in its
+//! own database (PostgreSQL, MariaDB) or key prefix / database number (Redis).
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+pub const MYSQL_ADMIN_URL: &str = "mysql://root@127.0.0.1:3306/test";
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A name no other test (or test process) uses.
+pub fn unique_name(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}_{}_{n}_{nanos}", std::process::id())
+}
+
+/// Creates a fresh PostgreSQL database and returns its URL.
+pub async fn fresh_pg_database() -> String {
+    use sqlx::Connection;
+    let name = unique_name("patrol_t");
+    let mut c = sqlx::PgConnection::connect(PG_ADMIN_URL).await.expect("PostgreSQL on 127.0.0.1:5432 (run scripts/test.sh)");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+    format!("postgres://postgres@127.0.0.1:5432/{name}")
+}
+
+/// Creates a fresh MariaDB database and returns its URL.
+pub async fn fresh_mysql_database() -> String {
+    use sqlx::Connection;
+    let name = unique_name("patrol_t");
+    let mut c = sqlx::MySqlConnection::connect(MYSQL_ADMIN_URL).await.expect("MariaDB on 127.0.0.1:3306 (run scripts/test.sh)");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+    format!("mysql://root@127.0.0.1:3306/{name}")
+}
+
+/// Path of the built `patrol` binary (for black-box CLI tests).
+pub fn patrol_bin() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_patrol"))
+}
