@@ -144,19 +144,30 @@ const OPERATORS: [&str; 10] = [
     "gt", "ge", "lt", "le", "eq", "ne", "between", "outside", "in", "matches",
 ];
 
-/// `name(…)` with an identifier name: treated as a condition call (and reported when malformed),
-/// anything else as a literal to compare with.
+/// `name(…` with an identifier right before the parenthesis: treated as a condition call (and
+/// reported when malformed, so a typo such as `gt(5` is never silently compared as text);
+/// anything else (`UP (degraded)`) is a literal to compare with.
 fn looks_like_call(s: &str) -> bool {
     let s = s.trim();
     match s.find('(') {
         Some(i) => {
-            let name = s[..i].trim();
-            !name.is_empty()
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && s.ends_with(')')
+            let name = &s[..i];
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         }
         None => false,
     }
+}
+
+/// One-line reason for a regex error (the regex crate draws a multi-line caret diagram).
+pub fn regex_error(re: &str, e: &regex::Error) -> String {
+    let text = e.to_string();
+    let reason = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error:"))
+        .map(str::trim)
+        .unwrap_or(text.trim());
+    format!("invalid regular expression {re:?}: {reason}")
 }
 
 fn parse_expr(s: &str) -> Result<Expr, String> {
@@ -216,7 +227,7 @@ fn parse_expr(s: &str) -> Result<Expr, String> {
             let Operand::Str(re) = &args[0] else {
                 return Err("matches() takes a quoted regular expression".into());
             };
-            Expr::Matches(Regex::new(re).map_err(|e| format!("invalid regular expression {re:?}: {e}"))?)
+            Expr::Matches(Regex::new(re).map_err(|e| regex_error(re, &e))?)
         }
         other => {
             return Err(format!("unknown condition operator {other:?}; expected one of {}", OPERATORS.join(", ")));
@@ -363,6 +374,7 @@ mod tests {
             ("in()", "at least one"),
             ("gt(\"x\")", "compares numbers"),
             ("in(1,)", "trailing comma"),
+            ("ge(1", "closing parenthesis"),
         ];
         for (src, want) in cases {
             let c = Condition::parse(src);
@@ -380,5 +392,9 @@ mod tests {
         assert!(c.matches(&text("UP")));
         let c: Condition = serde_json::from_str("\"lt(300)\"").unwrap();
         assert!(c.matches(&num(299.0)));
+        let c: Condition = serde_json::from_str("\"UP (degraded)\"").unwrap();
+        assert!(c.matches(&text("UP (degraded)")));
+        let c: Condition = serde_json::from_str("\"gt(5\"").unwrap();
+        assert!(c.error().is_some());
     }
 }

@@ -1,7 +1,7 @@
 //! The command line: `patrol validate | run | schema | demo`. Exit codes: 0 all good, 1 a check
 //! failed, 2 invalid input or usage.
 
-mod output;
+pub(crate) mod output;
 mod run;
 mod validate;
 
@@ -138,8 +138,30 @@ async fn dispatch(command: Command) -> u8 {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` sets the level (default: warnings).
+/// Logs go to stderr; `RUST_LOG` sets the level (default: warnings). Every log line passes through
+/// the secret redactor: libraries log URLs and errors that may contain substituted credentials.
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| RedactingStderr(Vec::new())).try_init();
+}
+
+/// Collects one log event and writes it, redacted, to stderr when the event is complete.
+struct RedactingStderr(Vec<u8>);
+
+impl std::io::Write for RedactingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactingStderr {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), crate::secrets::redact(&text).as_bytes());
+    }
 }

@@ -14,6 +14,8 @@ use super::node::{Loc, Node, NodeValue};
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeError {
     pub loc: Option<Loc>,
+    /// The innermost field the error arose in.
+    pub field: Option<String>,
     pub message: String,
 }
 
@@ -22,11 +24,26 @@ impl DeError {
         self.loc.get_or_insert(loc);
         self
     }
+
+    fn in_field(mut self, key: &Node) -> DeError {
+        if self.field.is_none() {
+            self.field = key.scalar_text();
+        }
+        self
+    }
+
+    /// The message with the field it concerns: "`severity`: unknown variant `high`, …".
+    pub fn describe(&self) -> String {
+        match &self.field {
+            Some(f) => format!("`{f}`: {}", self.message),
+            None => self.message.clone(),
+        }
+    }
 }
 
 impl fmt::Display for DeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.describe())
     }
 }
 
@@ -36,6 +53,7 @@ impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
         DeError {
             loc: None,
+            field: None,
             message: msg.to_string(),
         }
     }
@@ -303,7 +321,7 @@ impl<'de> SeqAccess<'de> for SeqDe<'_> {
 
 struct MapDe<'a> {
     iter: Box<dyn Iterator<Item = &'a (Node, Node)> + 'a>,
-    value: Option<&'a Node>,
+    value: Option<(&'a Node, &'a Node)>,
 }
 
 impl<'de> MapAccess<'de> for MapDe<'_> {
@@ -314,7 +332,7 @@ impl<'de> MapAccess<'de> for MapDe<'_> {
     ) -> Result<Option<K::Value>, DeError> {
         match self.iter.next() {
             Some((k, v)) => {
-                self.value = Some(v);
+                self.value = Some((k, v));
                 seed.deserialize(NodeDe::plain(k))
                     .map(Some)
                     .map_err(|e: DeError| e.at(k.loc))
@@ -324,11 +342,12 @@ impl<'de> MapAccess<'de> for MapDe<'_> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let v = self
+        let (k, v) = self
             .value
             .take()
             .ok_or_else(|| <DeError as de::Error>::custom("value without key"))?;
-        seed.deserialize(NodeDe::plain(v)).map_err(|e: DeError| e.at(v.loc))
+        seed.deserialize(NodeDe::plain(v))
+            .map_err(|e: DeError| e.at(v.loc).in_field(k))
     }
 }
 
@@ -432,7 +451,7 @@ mod tests {
         assert!(e.message.contains("unknown variant `loud`"), "{e}");
 
         let e = de("name: x\ninner: {port: 70000}\n").unwrap_err();
-        assert_eq!(e.loc, Some(Loc { line: 2, col: 16 }), "{e}");
+        assert_eq!(e.loc, Some(Loc { line: 2, col: 15 }), "{e}");
     }
 
     #[test]

@@ -26,11 +26,34 @@ pub fn format(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum Raw {
     Secs(f64),
     Text(String),
+}
+
+impl<'de> Deserialize<'de> for Raw {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Raw;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a duration such as 500ms, 10s, 5m or 1h")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Raw, E> {
+                Ok(Raw::Secs(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Raw, E> {
+                Ok(Raw::Secs(v as f64))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Raw, E> {
+                Ok(Raw::Secs(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Raw, E> {
+                Ok(Raw::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 fn from_raw<E: serde::de::Error>(raw: Raw) -> Result<Duration, E> {

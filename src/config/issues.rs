@@ -77,7 +77,7 @@ impl Issues {
         if let Some(re) = re
             && let Err(e) = regex::Regex::new(re)
         {
-            self.at(path, format!("invalid regular expression {re:?}: {e}"));
+            self.at(path, crate::condition::regex_error(re, &e));
         }
     }
 

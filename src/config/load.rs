@@ -244,7 +244,7 @@ fn collect_targets(docs: &[RuleDoc], diags: &mut Vec<Diagnostic>) -> TargetMap {
             }
             let base_dir = doc.file.parent().map(Path::to_path_buf).unwrap_or_default();
             if let Some(spec) = parse_target(doc, &name, v, diags) {
-                let target = Target { name: name.clone(), spec, base_dir };
+                let target = Target { name: name.clone(), spec, base_dir, origin: Some(doc.origin(k.loc)) };
                 targets.insert(name, (Arc::new(target), doc.origin(k.loc)));
             }
         }
@@ -263,7 +263,7 @@ fn parse_target(doc: &RuleDoc, name: &str, node: &Node, diags: &mut Vec<Diagnost
     match TargetSpec::from_node(&kind, node)? {
         Ok(spec) => Some(spec),
         Err(e) => {
-            diags.push(doc.diag(e.loc.unwrap_or(node.loc), e.message));
+            diags.push(doc.diag(e.loc.unwrap_or(node.loc), e.describe()));
             None
         }
     }
@@ -342,15 +342,22 @@ fn doc_defaults<'a>(doc: &'a RuleDoc, diags: &mut Vec<Diagnostic>) -> Option<&'a
     Some(node)
 }
 
+/// Fields that exclude each other; a check setting one does not inherit the others' defaults.
+const ALTERNATIVES: &[&[&str]] = &[&["schedule", "every"], &["target", "url", "address"]];
+
 /// The check's mapping with every default it does not set itself added.
 fn with_defaults(item: &Node, defaults: Option<&Node>) -> Node {
     let (Some(defaults), NodeValue::Map(entries)) = (defaults.and_then(Node::as_map), &item.value) else {
         return item.clone();
     };
+    let sets = |key: &str| entries.iter().any(|(ek, _)| ek.scalar_text().as_deref() == Some(key));
     let mut merged = entries.clone();
     for (k, v) in defaults {
-        let key = k.scalar_text();
-        if !entries.iter().any(|(ek, _)| ek.scalar_text() == key) {
+        let key = k.scalar_text().unwrap_or_default();
+        // A check that sets one of a group of alternatives overrides the default of the others too:
+        // `schedule` beats a default `every`, an inline `url` beats a default `target`.
+        let group = ALTERNATIVES.iter().find(|g| g.contains(&key.as_str())).copied().unwrap_or(&[]);
+        if !sets(&key) && !group.iter().any(|alt| sets(alt)) {
             merged.push((k.clone(), v.clone()));
         }
     }
@@ -372,7 +379,7 @@ fn parse_check(doc: &RuleDoc, node: &Node, targets: &TargetMap, diags: &mut Vec<
         (Ok(c), Ok(p)) => (c, p),
         (c, p) => {
             for e in [c.err(), p.err()].into_iter().flatten() {
-                diags.push(doc.diag(e.loc.unwrap_or(node.loc), e.message));
+                diags.push(doc.diag(e.loc.unwrap_or(node.loc), e.describe()));
             }
             return None;
         }
@@ -380,7 +387,7 @@ fn parse_check(doc: &RuleDoc, node: &Node, targets: &TargetMap, diags: &mut Vec<
     let mut issues = Issues::default();
     validate_common(&common, &mut issues);
     probe.validate(&common, &mut issues);
-    let target = resolve_target(&common, &kind, targets, &mut issues);
+    let target = resolve_target(&common, &kind, targets, &doc.origin(node.loc), &mut issues);
     for (path, msg) in issues.items {
         diags.push(doc.diag(node.locate(&path), msg));
     }
@@ -424,7 +431,8 @@ fn validate_common(c: &CheckCommon, issues: &mut Issues) {
 
 /// The check's target: named, or made from an inline `url`/`address`. `Some(None)` when the kind
 /// needs none; `None` when there is a problem (reported).
-fn resolve_target(c: &CheckCommon, kind: &str, targets: &TargetMap, issues: &mut Issues) -> Option<Option<Arc<Target>>> {
+/// An inline target gets the check's `origin`.
+fn resolve_target(c: &CheckCommon, kind: &str, targets: &TargetMap, origin: &Origin, issues: &mut Issues) -> Option<Option<Arc<Target>>> {
     let accepted = ProbeSpec::target_kinds(kind);
     let inline = c.url.as_ref().map(|u| ("url", u)).or(c.address.as_ref().map(|a| ("address", a)));
     match (&c.target, inline) {
@@ -455,6 +463,7 @@ fn resolve_target(c: &CheckCommon, kind: &str, targets: &TargetMap, issues: &mut
                     name: value.clone(),
                     spec: s,
                     base_dir: PathBuf::new(),
+                    origin: Some(origin.clone()),
                 }))),
                 _ => {
                     issues.at(&[field], format!("a {kind} check cannot use this {field}; it needs one of: {}", accepted.join(", ")));
@@ -467,5 +476,57 @@ fn resolve_target(c: &CheckCommon, kind: &str, targets: &TargetMap, issues: &mut
             issues.at(&["kind"], format!("a {kind} check needs a `target` (or an inline url/address)"));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(files: &[(&str, &str)]) -> Result<RuleSet, Vec<Diagnostic>> {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let env: BTreeMap<String, String> = [("PORT".to_string(), "9".to_string())].into();
+        load_with_env(&[dir.path().to_path_buf()], &env)
+    }
+
+    #[test]
+    fn defaults_apply_to_the_checks_of_their_file_only() {
+        let rules = load_str(&[
+            ("a.yaml", "defaults: {timeout: 3s, service: orders, every: 1m}\nchecks:\n  - {name: a, kind: tcp, address: '127.0.0.1:${env:PORT}'}\n  - {name: b, kind: tcp, address: '127.0.0.1:1', schedule: '0 2 * * *', timeout: 1s}\n"),
+            ("b.yaml", "checks:\n  - {name: c, kind: tcp, address: '127.0.0.1:1'}\n"),
+        ])
+        .unwrap();
+        let a = rules.check("a").unwrap();
+        assert_eq!(a.common.timeout, std::time::Duration::from_secs(3));
+        assert_eq!(a.common.service.as_deref(), Some("orders"));
+        assert_eq!(a.target.as_ref().unwrap().name, "127.0.0.1:9");
+        let b = rules.check("b").unwrap();
+        assert_eq!(b.common.timeout, std::time::Duration::from_secs(1));
+        assert_eq!((b.common.every, b.common.schedule.as_deref()), (None, Some("0 2 * * *")), "schedule overrides a default every");
+        let c = rules.check("c").unwrap();
+        assert_eq!((c.common.service.as_deref(), c.common.timeout), (None, std::time::Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_valid_rule_set_has_targets_checks_and_a_revision() {
+        let rules = load_str(&[(
+            "r.yaml",
+            "vars: {host: 127.0.0.1}\ntargets:\n  db: {kind: sqlite, url: 'sqlite://x.db'}\nchecks:\n  - {name: q, kind: sql, target: db, query: SELECT 1}\n  - {name: t, kind: tcp, address: '${var:host}:1'}\n",
+        )])
+        .unwrap();
+        assert_eq!(rules.targets.len(), 1);
+        assert_eq!(rules.checks.len(), 2);
+        assert_eq!(rules.check("t").unwrap().target.as_ref().unwrap().name, "127.0.0.1:1");
+        assert_eq!(rules.revision.files.len(), 12);
+    }
+
+    #[test]
+    fn problems_in_several_files_are_all_reported_sorted() {
+        let errs = load_str(&[("a.yaml", "checks:\n  - {name: x, kind: nope}\n"), ("b.yaml", "checks: {}\n")]).unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(errs[0].file.ends_with("a.yaml") && errs[1].file.ends_with("b.yaml"));
     }
 }

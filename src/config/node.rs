@@ -178,7 +178,9 @@ pub fn parse_yaml(text: &str) -> Result<Node, SyntaxError> {
     if text.trim().is_empty() {
         return Ok(Node::null(Loc { line: 1, col: 1 }));
     }
-    match serde_saphyr::from_str::<Spanned<Raw>>(text) {
+    // YAML 1.2 booleans only: a key `y:` or a value `no` (Norway) stays text.
+    let options = serde_saphyr::options! { strict_booleans: true, with_snippet: false };
+    match serde_saphyr::from_str_with_options::<Spanned<Raw>>(text, options) {
         Ok(root) => Ok(convert(root)),
         Err(e) => {
             let loc = e
@@ -208,6 +210,12 @@ fn first_line_of(rendered: &str) -> String {
         },
         None => line,
     };
+    let line = match line.rfind(" at line ") {
+        Some(i) if line[i..].contains("column") => &line[..i],
+        _ => line,
+    };
+    // serde-saphyr's advice is about its API, not about the user's file.
+    let line = line.split(", set DuplicateKeyPolicy").next().unwrap_or(line);
     format!("YAML syntax: {line}")
 }
 
@@ -335,6 +343,14 @@ mod tests {
         let u = doc.get("use").unwrap();
         assert_eq!(u.get("x").unwrap().value, NodeValue::Int(1));
         assert_eq!(u.get("y").unwrap().value, NodeValue::Int(2));
+    }
+
+    #[test]
+    fn yaml_11_booleans_stay_text() {
+        let doc = parse_yaml("y: no\non: yes\nt: true\n").unwrap();
+        assert_eq!(doc.get("y").unwrap().value, NodeValue::Str("no".into()));
+        assert_eq!(doc.get("on").unwrap().value, NodeValue::Str("yes".into()));
+        assert_eq!(doc.get("t").unwrap().value, NodeValue::Bool(true));
     }
 
     #[test]

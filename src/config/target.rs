@@ -148,6 +148,10 @@ pub struct Target {
     /// Directory of the file that defined it (for relative `ca_file`).
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// Where it was defined (the check's place for an inline `url`/`address`), so problems found
+    /// later (`validate --online`) point at the right line.
+    #[serde(skip)]
+    pub origin: Option<super::model::Origin>,
 }
 
 impl Target {

@@ -4,5 +4,5 @@
 mod judge;
 mod run;
 
-pub use judge::{Judged, judge};
-pub use run::{RunOptions, RunOutcome, run_checks, select_checks};
+pub use judge::{Judged, RunFacts, judge};
+pub use run::{CheckDoneHook, RunOptions, RunOutcome, run_checks, select_checks};

@@ -17,6 +17,9 @@ use crate::probe::{ProbeContext, ProbeError};
 use crate::result::{CheckResult, RunRecord, StatusCounts};
 use crate::store::{BaselineKey, Store, StoreError};
 
+/// Called with the results of each check as it finishes.
+pub type CheckDoneHook = Arc<dyn Fn(&[CheckResult]) + Send + Sync>;
+
 pub struct RunOptions {
     /// Checks running at once, in all.
     pub concurrency: usize,
@@ -25,7 +28,7 @@ pub struct RunOptions {
     /// What started the run (`cli`, `demo`, a suite name).
     pub trigger: String,
     /// Called as each check finishes (progress display).
-    pub on_check_done: Option<Arc<dyn Fn(&[CheckResult]) + Send + Sync>>,
+    pub on_check_done: Option<CheckDoneHook>,
 }
 
 impl Default for RunOptions {

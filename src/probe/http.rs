@@ -10,6 +10,9 @@ use super::{Measurement, Probe, ProbeContext, ProbeError};
 use crate::condition::Condition;
 use crate::config::{CheckCommon, Issues};
 
+mod client;
+mod outcome;
+
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpProbe {
@@ -123,7 +126,10 @@ impl Probe for HttpProbe {
     fn validate(&self, check: &CheckCommon, issues: &mut Issues) {
         let has_base = check.target.is_some() || check.url.is_some();
         if self.request.url.is_none() && !has_base {
-            issues.at(&["request"], "an http check needs a target, a url, or request.url");
+            issues.at(
+                &["request"],
+                "an http check needs a target, a url, or request.url",
+            );
         }
         if let Some(u) = &self.request.url
             && reqwest::Url::parse(u).is_err()
@@ -131,7 +137,10 @@ impl Probe for HttpProbe {
             issues.at(&["request", "url"], format!("invalid URL {u:?}"));
         }
         if reqwest::Method::from_bytes(self.request.method.as_bytes()).is_err() {
-            issues.at(&["request", "method"], format!("invalid HTTP method {:?}", self.request.method));
+            issues.at(
+                &["request", "method"],
+                format!("invalid HTTP method {:?}", self.request.method),
+            );
         }
         if let HttpValue::Json(p) = &self.value {
             issues.json_path(&["value"], p);
@@ -145,10 +154,15 @@ impl Probe for HttpProbe {
         for (name, cond) in &self.expect.headers {
             issues.condition(&["expect", "headers", name], Some(cond));
         }
-        issues.regex(&["expect", "body_matches"], self.expect.body_matches.as_deref());
+        issues.regex(
+            &["expect", "body_matches"],
+            self.expect.body_matches.as_deref(),
+        );
     }
 
-    async fn measure(&self, _ctx: &ProbeContext<'_>) -> Result<Measurement, ProbeError> {
-        Err(ProbeError::new("PLACEHOLDER: http probe"))
+    async fn measure(&self, ctx: &ProbeContext<'_>) -> Result<Measurement, ProbeError> {
+        let plan = client::Plan::new(self, ctx)?;
+        let exchange = plan.send(ctx.timeout).await?;
+        outcome::measurement(&self.value, &self.expect, &exchange)
     }
 }

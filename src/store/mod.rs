@@ -1,10 +1,41 @@
 //! The store: runs, results and baseline state in SQLite (default) or PostgreSQL, same schema.
-//! INTERFACE ONLY — being implemented.
+//!
+//! **Two pools, one code path.** The store holds a small enum over `SqlitePool` and `PgPool`
+//! rather than `sqlx::Any`: the Any driver carries no timestamp or JSON types, so TIMESTAMPTZ
+//! and JSONB columns could not be used on PostgreSQL. Each query is written once inside the
+//! `on_pool!` macro, which expands it for both pools with `Db` naming the backend; the write
+//! statements are written once in [`statements`]. What differs between backends is how a
+//! timestamp is bound and the migration folders. SQL gets its placeholders from `QueryBuilder`,
+//! which writes `?` or `$n` as each backend wants.
+//!
+//! **Schema** (`migrations/sqlite`, `migrations/postgres`: same tables and columns):
+//! `runs` (one row per run), `results` (one row per check and series, indexed by
+//! `(check_name, series, started_at)` and by `run_id`) and `baselines` (EWMA state keyed by
+//! `(check_name, series)`). Timestamps are TIMESTAMPTZ on PostgreSQL and fixed-format UTC text on
+//! SQLite, both at microsecond precision.
+//!
+//! **Sharing.** SQLite files run in WAL mode with a busy timeout, so a daemon and a CLI run can
+//! use one file at once. [`Store::save_run`] writes a run, its results and its baseline updates
+//! in one transaction: a failure leaves none of them behind.
+
+mod connect;
+mod location;
+mod rows;
+mod statements;
 
 use std::collections::HashMap;
 
+use sqlx::QueryBuilder;
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
+
 use crate::baseline::EwmaState;
 use crate::result::{CheckResult, RunRecord};
+pub use location::{ACCEPTED_SCHEMES, Location};
+use rows::{
+    BASELINE_COLUMNS, BaselineRow, RESULT_COLUMNS, RUN_COLUMNS, ResultRow, RunRow, baseline_rows,
+};
+use statements::Statements;
 
 #[derive(Debug, thiserror::Error)]
 #[error("store: {0}")]
@@ -17,21 +48,191 @@ pub struct BaselineKey {
     pub series: String,
 }
 
-pub struct Store {}
+/// Rows per multi-row INSERT or names per `IN (…)` list: 500 results × 21 columns stays well
+/// below the bind-parameter limits of SQLite (32,766) and PostgreSQL (65,535).
+const BATCH: usize = 500;
+
+#[derive(Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` against whichever pool `$store` holds, with `$pool` bound to it and `$db` naming
+/// its `sqlx::Database` type. The body is type-checked once per backend.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident, $db:ident| $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => {
+                type $db = sqlx::Sqlite;
+                $body
+            }
+            Pool::Postgres($pool) => {
+                type $db = sqlx::Postgres;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs, results and baselines, in SQLite or PostgreSQL. Cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+/// Only the backend: the pools' own `Debug` prints their connect options, password included.
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
 
 impl Store {
-    /// Opens (creating when needed) and migrates the store at `url`.
-    pub async fn open(_url: &str) -> Result<Store, StoreError> {
-        unimplemented!()
+    /// Opens (creating when needed) and migrates the store at `url`: `sqlite://PATH` (relative
+    /// to the current directory), `sqlite::memory:`, `postgres://…` or `postgresql://…`.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let pool = match Location::parse(url)? {
+            Location::SqliteFile(path) => Pool::Sqlite(connect::open_sqlite_file(&path).await?),
+            Location::SqliteMemory => Pool::Sqlite(connect::open_sqlite_memory().await?),
+            Location::Postgres(url) => Pool::Postgres(connect::open_postgres(&url).await?),
+        };
+        Ok(Store { pool })
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
     }
 
     /// Stored baselines of every series of the named checks.
-    pub async fn baselines(&self, _checks: &[String]) -> Result<HashMap<BaselineKey, EwmaState>, StoreError> {
-        unimplemented!()
+    pub async fn baselines(
+        &self,
+        checks: &[String],
+    ) -> Result<HashMap<BaselineKey, EwmaState>, StoreError> {
+        let mut found = Vec::new();
+        for names in checks.chunks(BATCH) {
+            let rows: Vec<BaselineRow> = on_pool!(self, |pool, Db| {
+                let mut q = QueryBuilder::<Db>::new(format!(
+                    "SELECT {BASELINE_COLUMNS} FROM baselines WHERE check_name IN ("
+                ));
+                let mut list = q.separated(", ");
+                for name in names {
+                    list.push_bind(name.as_str());
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(pool).await
+            })
+            .map_err(failed("reading baselines"))?;
+            found.extend(rows);
+        }
+        found.into_iter().map(BaselineRow::into_entry).collect()
     }
 
-    /// Writes a run, its results and the baseline updates in one transaction.
-    pub async fn save_run(&self, _run: &RunRecord, _results: &[CheckResult], _baselines: &[(BaselineKey, EwmaState)]) -> Result<(), StoreError> {
-        unimplemented!()
+    /// Writes a run, its results and the baseline updates in one transaction. Results must name
+    /// this run (`run_id`); a failure at any point leaves nothing of the run behind.
+    pub async fn save_run(
+        &self,
+        run: &RunRecord,
+        results: &[CheckResult],
+        baselines: &[(BaselineKey, EwmaState)],
+    ) -> Result<(), StoreError> {
+        let run_row = RunRow::from_record(run)?;
+        let result_rows: Vec<ResultRow> = results
+            .iter()
+            .map(ResultRow::from_result)
+            .collect::<Result<_, _>>()?;
+        let baseline_rows = baseline_rows(baselines)?;
+        on_pool!(self, |pool, Db| async {
+            let mut tx = pool.begin().await?;
+            Db::insert_run(&run_row).build().execute(&mut *tx).await?;
+            for chunk in result_rows.chunks(BATCH) {
+                Db::insert_results(chunk).build().execute(&mut *tx).await?;
+            }
+            for chunk in baseline_rows.chunks(BATCH) {
+                Db::upsert_baselines(chunk)
+                    .build()
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        }
+        .await)
+        .map_err(failed(&format!("saving run {}", run.id)))
     }
+
+    /// The run with this id, if stored.
+    pub async fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let row: Option<RunRow> = on_pool!(self, |pool, Db| {
+            let mut q =
+                QueryBuilder::<Db>::new(format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = "));
+            q.push_bind(id);
+            q.build_query_as().fetch_optional(pool).await
+        })
+        .map_err(failed(&format!("reading run {id}")))?;
+        row.map(RunRow::into_record).transpose()
+    }
+
+    /// The last `limit` runs, newest first.
+    pub async fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        let rows: Vec<RunRow> = on_pool!(self, |pool, Db| {
+            let mut q = QueryBuilder::<Db>::new(format!(
+                "SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC, id DESC LIMIT "
+            ));
+            q.push_bind(sql_limit(limit));
+            q.build_query_as().fetch_all(pool).await
+        })
+        .map_err(failed("reading recent runs"))?;
+        rows.into_iter().map(RunRow::into_record).collect()
+    }
+
+    /// Every result of a run, in the order they were saved.
+    pub async fn results_of_run(&self, run_id: &str) -> Result<Vec<CheckResult>, StoreError> {
+        let rows: Vec<ResultRow> = on_pool!(self, |pool, Db| {
+            let mut q = QueryBuilder::<Db>::new(format!(
+                "SELECT {RESULT_COLUMNS} FROM results WHERE run_id = "
+            ));
+            q.push_bind(run_id);
+            q.push(" ORDER BY id");
+            q.build_query_as().fetch_all(pool).await
+        })
+        .map_err(failed(&format!("reading results of run {run_id}")))?;
+        rows.into_iter().map(ResultRow::into_result).collect()
+    }
+
+    /// The last `limit` results of one series of a check, newest first.
+    pub async fn recent_results(
+        &self,
+        check: &str,
+        series: &str,
+        limit: usize,
+    ) -> Result<Vec<CheckResult>, StoreError> {
+        let rows: Vec<ResultRow> = on_pool!(self, |pool, Db| {
+            let mut q = QueryBuilder::<Db>::new(format!(
+                "SELECT {RESULT_COLUMNS} FROM results WHERE check_name = "
+            ));
+            q.push_bind(check).push(" AND series = ").push_bind(series);
+            q.push(" ORDER BY started_at DESC, id DESC LIMIT ")
+                .push_bind(sql_limit(limit));
+            q.build_query_as().fetch_all(pool).await
+        })
+        .map_err(failed(&format!("reading results of {check}")))?;
+        rows.into_iter().map(ResultRow::into_result).collect()
+    }
+}
+
+/// `LIMIT` takes a signed 64-bit integer in both backends.
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// Wraps a database error with what the store was doing. Registered secrets are masked, in case
+/// a driver message quotes a value that holds one.
+fn failed(doing: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |e| StoreError(crate::secrets::redact_owned(format!("{doing}: {e}")))
 }

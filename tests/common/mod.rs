@@ -24,8 +24,13 @@ pub fn unique_name(prefix: &str) -> String {
 pub async fn fresh_pg_database() -> String {
     use sqlx::Connection;
     let name = unique_name("patrol_t");
-    let mut c = sqlx::PgConnection::connect(PG_ADMIN_URL).await.expect("PostgreSQL on 127.0.0.1:5432 (run scripts/test.sh)");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+    let mut c = sqlx::PgConnection::connect(PG_ADMIN_URL)
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432 (run scripts/test.sh)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut c)
+        .await
+        .unwrap();
     format!("postgres://postgres@127.0.0.1:5432/{name}")
 }
 
@@ -33,8 +38,13 @@ pub async fn fresh_pg_database() -> String {
 pub async fn fresh_mysql_database() -> String {
     use sqlx::Connection;
     let name = unique_name("patrol_t");
-    let mut c = sqlx::MySqlConnection::connect(MYSQL_ADMIN_URL).await.expect("MariaDB on 127.0.0.1:3306 (run scripts/test.sh)");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+    let mut c = sqlx::MySqlConnection::connect(MYSQL_ADMIN_URL)
+        .await
+        .expect("MariaDB on 127.0.0.1:3306 (run scripts/test.sh)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut c)
+        .await
+        .unwrap();
     format!("mysql://root@127.0.0.1:3306/{name}")
 }
 

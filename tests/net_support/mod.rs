@@ -1,0 +1,233 @@
+//! Harness for the network probe tests: a test CA and leaf certificates (rcgen), an HTTPS server
+//! (axum over tokio-rustls) on a random loopback port, and loading one check from YAML written to a
+//! temporary rules directory.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{Datelike, TimeZone, Utc};
+use patrol::config::Check;
+use patrol::engine::{RunFacts, judge};
+use patrol::probe::{Measurement, ProbeContext, ProbeError};
+use patrol::result::CheckResult;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+/// A certificate authority that no public root store knows.
+pub struct TestCa {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+/// A server certificate with its key and expiry.
+pub struct Leaf {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivatePkcs8KeyDer<'static>,
+    pub not_after: chrono::DateTime<Utc>,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "patrol test CA");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        TestCa {
+            issuer: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap(),
+        }
+    }
+
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A leaf for `127.0.0.1` and `localhost`, valid from 2020 until midnight UTC `days` from today
+    /// (negative: already expired).
+    pub fn leaf(&self, days: i64) -> Leaf {
+        let not_after = midnight_in_days(days);
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "patrol test server");
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(
+            not_after.year(),
+            not_after.month() as u8,
+            not_after.day() as u8,
+        );
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &*self.issuer).unwrap();
+        Leaf {
+            chain: vec![cert.der().clone(), self.issuer.der().clone()],
+            key: PrivatePkcs8KeyDer::from(key.serialize_der()),
+            not_after,
+        }
+    }
+}
+
+impl Leaf {
+    /// Days from now until the certificate expires, as the probes should report them.
+    pub fn days_left(&self) -> f64 {
+        (self.not_after - Utc::now()).num_milliseconds() as f64 / 86_400_000.0
+    }
+}
+
+fn midnight_in_days(days: i64) -> chrono::DateTime<Utc> {
+    let date = (Utc::now() + chrono::Duration::days(days)).date_naive();
+    Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap())
+}
+
+/// Accepts TCP connections and completes the TLS handshake before handing them to axum; a client
+/// that rejects the certificate (or stalls) is skipped.
+struct TlsListener {
+    tcp: TcpListener,
+    acceptor: TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(Ok(tls)) =
+                tokio::time::timeout(Duration::from_secs(5), self.acceptor.accept(tcp)).await
+            {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// Serves `router` over HTTPS with `leaf` on a random loopback port; returns the address.
+pub async fn serve_https(router: axum::Router, leaf: &Leaf) -> SocketAddr {
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        leaf.chain.clone(),
+        PrivateKeyDer::Pkcs8(leaf.key.clone_key()),
+    )
+    .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let listener = TlsListener {
+        tcp,
+        acceptor: TlsAcceptor::from(Arc::new(config)),
+    };
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// Serves `router` over plain HTTP on a random loopback port; returns the address.
+pub async fn serve_http(router: axum::Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// A loopback port nobody listens on (bound, then released).
+pub async fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Rule files written into a temporary directory, loaded with a given environment.
+pub struct Rules {
+    pub dir: tempfile::TempDir,
+    pub env: BTreeMap<String, String>,
+}
+
+impl Rules {
+    pub fn new() -> Rules {
+        Rules {
+            dir: tempfile::tempdir().unwrap(),
+            env: BTreeMap::new(),
+        }
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Rules {
+        self.env.insert(name.into(), value.into());
+        self
+    }
+
+    pub fn file(self, name: &str, contents: &str) -> Rules {
+        std::fs::write(self.dir.path().join(name), contents).unwrap();
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Loads the directory; any diagnostic fails the test.
+    pub fn load(&self) -> patrol::config::RuleSet {
+        patrol::config::load_with_env(&[self.dir.path().to_path_buf()], &self.env)
+            .unwrap_or_else(|d| panic!("rules did not load: {d:#?}"))
+    }
+
+    /// Loads the directory and returns the check called `name`.
+    pub fn check(&self, name: &str) -> Arc<Check> {
+        self.load()
+            .check(name)
+            .unwrap_or_else(|| panic!("no check {name}"))
+            .clone()
+    }
+}
+
+/// One check from a single rule file with `yaml` as its contents.
+pub fn check_from(yaml: &str, name: &str) -> (Rules, Arc<Check>) {
+    let rules = Rules::new().file("rules.yaml", yaml);
+    let check = rules.check(name);
+    (rules, check)
+}
+
+pub async fn measure(check: &Check) -> Result<Measurement, ProbeError> {
+    let ctx = ProbeContext {
+        check,
+        timeout: check.common.timeout,
+    };
+    check.probe.measure(&ctx).await
+}
+
+/// The single result the engine makes of `outcome`.
+pub fn judged(check: &Check, outcome: Result<Measurement, ProbeError>) -> CheckResult {
+    let facts = RunFacts {
+        run_id: "test-run",
+        revision: "test",
+        started_at: Utc::now(),
+        duration_ms: 1.0,
+    };
+    let mut j = judge(check, outcome, &HashMap::new(), &facts);
+    assert_eq!(j.results.len(), 1, "{:?}", j.results);
+    j.results.remove(0)
+}
+
+/// Measures and judges in one go.
+pub async fn run(check: &Check) -> CheckResult {
+    let outcome = measure(check).await;
+    judged(check, outcome)
+}

@@ -1,0 +1,500 @@
+//! `kind: sql` against real PostgreSQL, MariaDB and SQLite files, and `kind: redis` against the
+//! real redis-server: values, series per row, expectations, NULLs, text, timeouts, refused
+//! connections — and writes that fail the check as `error` while the data stays as it was.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use patrol::config::{Check, Diagnostic, RuleSet, load_with_env};
+use patrol::engine::{RunFacts, judge};
+use patrol::probe::redis::RedisProbe;
+use patrol::probe::{Measurement, ProbeContext, ProbeError, ProbeSpec, Sample};
+use patrol::result::{Status, Value};
+use sqlx::{AnyConnection, AssertSqlSafe, Connection};
+
+// ---------------------------------------------------------------- harness
+
+/// Loads rules from YAML written to a fresh folder; `${env:URL}` is `url`.
+fn load(yaml: &str, url: &str) -> Result<RuleSet, Vec<Diagnostic>> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yaml"), yaml).unwrap();
+    let env = BTreeMap::from([("URL".to_string(), url.to_string())]);
+    load_with_env(&[dir.path().to_path_buf()], &env)
+}
+
+fn check<'a>(rules: &'a RuleSet, name: &str) -> &'a Check {
+    rules.check(name).unwrap_or_else(|| panic!("no check {name}"))
+}
+
+async fn measure(check: &Check) -> Result<Measurement, ProbeError> {
+    let ctx = ProbeContext {
+        check,
+        timeout: check.common.timeout,
+    };
+    check.probe.measure(&ctx).await
+}
+
+/// The status and message the engine gives this outcome.
+fn verdict(check: &Check, outcome: Result<Measurement, ProbeError>) -> (Status, String) {
+    let facts = RunFacts {
+        run_id: "test",
+        revision: "test",
+        started_at: chrono::Utc::now(),
+        duration_ms: 0.0,
+    };
+    let judged = judge(check, outcome, &HashMap::new(), &facts);
+    (judged.results[0].status, judged.results[0].message.clone())
+}
+
+/// A port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn single(m: &Measurement) -> Option<&Value> {
+    m.samples.first().map(|s| &s.value)
+}
+
+// ---------------------------------------------------------------- sql
+
+/// A database of one backend, seeded with table `t`.
+enum Db {
+    Postgres(String),
+    Mysql(String),
+    Sqlite(tempfile::TempDir, String),
+}
+
+impl Db {
+    async fn postgres() -> Db {
+        Db::Postgres(common::fresh_pg_database().await).seeded().await
+    }
+
+    async fn mysql() -> Db {
+        Db::Mysql(common::fresh_mysql_database().await).seeded().await
+    }
+
+    async fn sqlite() -> Db {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+        Db::Sqlite(dir, url).seeded().await
+    }
+
+    async fn seeded(self) -> Db {
+        self.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, region VARCHAR(20), lag DECIMAL(10,2), note VARCHAR(50))").await;
+        self.exec("INSERT INTO t VALUES (1, 'eu', 1.50, 'fine'), (2, 'us', NULL, 'late'), (3, 'ap', 4.25, NULL)").await;
+        self
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Db::Postgres(_) => "postgres",
+            Db::Mysql(_) => "mysql",
+            Db::Sqlite(..) => "sqlite",
+        }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Db::Postgres(u) | Db::Mysql(u) | Db::Sqlite(_, u) => u,
+        }
+    }
+
+    /// A read-write connection of the test itself (SQLite creates its file).
+    async fn admin(&self) -> AnyConnection {
+        sqlx::any::install_default_drivers();
+        let url = match self {
+            Db::Sqlite(_, u) => format!("{u}?mode=rwc"),
+            other => other.url().to_string(),
+        };
+        AnyConnection::connect(&url).await.unwrap()
+    }
+
+    async fn exec(&self, sql: &str) {
+        let mut c = self.admin().await;
+        sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut c).await.unwrap();
+    }
+
+    async fn scalar(&self, sql: &str) -> i64 {
+        let mut c = self.admin().await;
+        sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_string())).fetch_one(&mut c).await.unwrap()
+    }
+
+    /// Rules with one sql check per `(name, query, extra YAML lines)` against this database.
+    fn rules(&self, checks: &[(&str, &str, &str)]) -> RuleSet {
+        load(&sql_rules(self.kind(), "3s", checks), self.url()).unwrap_or_else(|d| panic!("{d:?}"))
+    }
+}
+
+fn sql_rules(kind: &str, timeout: &str, checks: &[(&str, &str, &str)]) -> String {
+    let mut yaml = format!("targets:\n  db: {{ kind: {kind}, url: \"${{env:URL}}\" }}\nchecks:\n");
+    for (name, query, extra) in checks {
+        yaml.push_str(&format!(
+            "  - name: {name}\n    kind: sql\n    target: db\n    timeout: {timeout}\n    query: {query:?}\n"
+        ));
+        for line in extra.lines() {
+            yaml.push_str(&format!("    {line}\n"));
+        }
+    }
+    yaml
+}
+
+/// Three tests per scenario, one per backend.
+macro_rules! on_every_backend {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test]
+            async fn postgres() {
+                super::$scenario(super::Db::postgres().await).await
+            }
+            #[tokio::test]
+            async fn mariadb() {
+                super::$scenario(super::Db::mysql().await).await
+            }
+            #[tokio::test]
+            async fn sqlite() {
+                super::$scenario(super::Db::sqlite().await).await
+            }
+        }
+    )*};
+}
+
+on_every_backend!(
+    series_per_row_skip_nulls,
+    first_column_of_first_row,
+    rows_expectation,
+    unknown_column_names_the_columns,
+    writes_fail_as_error_and_change_nothing,
+    statement_timeout_is_an_error,
+);
+
+async fn series_per_row_skip_nulls(db: Db) {
+    let rules = db.rules(&[("lag", "SELECT region, lag FROM t ORDER BY id", "value: lag\nseries: region")]);
+    let m = measure(check(&rules, "lag")).await.unwrap();
+    let expected = vec![
+        Sample { series: "eu".into(), value: Value::Num(1.5) },
+        Sample { series: "ap".into(), value: Value::Num(4.25) },
+    ];
+    assert_eq!(m.samples, expected, "the NULL lag of 'us' gives no sample");
+    assert!(m.failures.is_empty());
+}
+
+async fn first_column_of_first_row(db: Db) {
+    let rules = db.rules(&[
+        ("note", "SELECT note, id FROM t ORDER BY id", ""),
+        ("count", "SELECT COUNT(*) AS n FROM t", ""),
+        ("null", "SELECT lag FROM t WHERE id = 2", ""),
+    ]);
+    let m = measure(check(&rules, "note")).await.unwrap();
+    assert_eq!(m.samples, vec![Sample::single(Value::Text("fine".into()))]);
+    let m = measure(check(&rules, "count")).await.unwrap();
+    assert_eq!(single(&m), Some(&Value::Num(3.0)));
+    let null = check(&rules, "null");
+    let m = measure(null).await.unwrap();
+    assert!(m.samples.is_empty(), "{m:?}");
+    assert_eq!(verdict(null, Ok(m)), (Status::Ok, "no value measured".to_string()));
+}
+
+async fn rows_expectation(db: Db) {
+    let rules = db.rules(&[
+        ("none", "SELECT id FROM t WHERE id > 100", "expect: { rows: ge(1) }"),
+        ("three", "SELECT id FROM t", "expect: { rows: eq(3) }"),
+    ]);
+    let none = check(&rules, "none");
+    let m = measure(none).await.unwrap();
+    assert!(m.samples.is_empty());
+    assert_eq!(m.failures, vec!["rows: 0 rows, expected ge(1)".to_string()]);
+    assert_eq!(verdict(none, Ok(m)), (Status::Crit, "rows: 0 rows, expected ge(1)".to_string()));
+    let three = check(&rules, "three");
+    let m = measure(three).await.unwrap();
+    assert_eq!(single(&m), Some(&Value::Num(1.0)));
+    assert_eq!(verdict(three, Ok(m)).0, Status::Ok);
+}
+
+async fn unknown_column_names_the_columns(db: Db) {
+    let rules = db.rules(&[("c", "SELECT region, lag FROM t", "value: delay")]);
+    let c = check(&rules, "c");
+    let err = measure(c).await.unwrap_err();
+    assert_eq!(err.0, "value: column \"delay\" is not in the result; columns: region, lag");
+    assert_eq!(verdict(c, Err(err)).0, Status::Error);
+}
+
+async fn writes_fail_as_error_and_change_nothing(db: Db) {
+    let refusal = match db.kind() {
+        "postgres" => "in a read-only transaction",
+        "mysql" => "Cannot execute statement in a READ ONLY transaction",
+        _ => "attempt to write a readonly database",
+    };
+    let writes = [
+        ("delete", "DELETE FROM t", refusal),
+        ("insert", "INSERT INTO t VALUES (9, 'x', 1, 'y')", refusal),
+        ("update", "UPDATE t SET lag = 0", refusal),
+        ("drop", "DROP TABLE t", "patrol refuses DROP statements"),
+        ("create", "CREATE TABLE z (x INTEGER)", "patrol refuses CREATE statements"),
+        ("two", "SELECT 1; DELETE FROM t", "more than one statement"),
+    ];
+    let checks: Vec<(&str, &str, &str)> = writes.iter().map(|(n, q, _)| (*n, *q, "")).collect();
+    let rules = db.rules(&checks);
+    for (name, query, fragment) in writes {
+        let c = check(&rules, name);
+        let err = measure(c).await.expect_err(query);
+        assert!(err.0.contains(fragment), "{query}: {err}");
+        assert_eq!(verdict(c, Err(err)).0, Status::Error, "{query}");
+    }
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM t").await, 3);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM t WHERE lag = 0").await, 0);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM t WHERE id = 9").await, 0);
+    let tables_named_z = match db.kind() {
+        "postgres" => "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'z'",
+        "mysql" => "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'z'",
+        _ => "SELECT COUNT(*) FROM sqlite_master WHERE name = 'z'",
+    };
+    assert_eq!(db.scalar(tables_named_z).await, 0);
+}
+
+async fn statement_timeout_is_an_error(db: Db) {
+    let (query, fragment) = match db.kind() {
+        "postgres" => ("SELECT pg_sleep(5)", "statement timeout"),
+        "mysql" => ("SELECT SLEEP(5)", "max_statement_time exceeded"),
+        _ => (
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c",
+            "interrupted at the statement timeout",
+        ),
+    };
+    let rules = load(&sql_rules(db.kind(), "1s", &[("slow", query, "")]), db.url()).unwrap();
+    let started = Instant::now();
+    let err = measure(check(&rules, "slow")).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(err.0.contains(fragment), "{err}");
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "{took:?}");
+    // The session was cancelled, not left running: the database is usable at once.
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM t").await, 3);
+}
+
+#[tokio::test]
+async fn postgres_types_become_values() {
+    let db = Db::postgres().await;
+    let query = "SELECT true AS b, 12.50::numeric AS n, interval '90 seconds' AS i, 'x'::text AS t, \
+                 NULL::int AS z, '{\"a\": 2}'::jsonb -> 'a' AS j, 7::int2 AS s, 2.5::float4 AS f";
+    let names = ["b", "n", "i", "t", "z", "j", "s", "f"];
+    let extras: Vec<String> = names.iter().map(|n| format!("value: {n}")).collect();
+    let checks: Vec<(&str, &str, &str)> = names.iter().zip(&extras).map(|(n, e)| (*n, query, e.as_str())).collect();
+    let rules = db.rules(&checks);
+    let mut got = BTreeMap::new();
+    for n in names {
+        got.insert(n, measure(check(&rules, n)).await.unwrap().samples.first().map(|s| s.value.clone()));
+    }
+    assert_eq!(got["b"], Some(Value::Num(1.0)));
+    assert_eq!(got["n"], Some(Value::Num(12.5)));
+    assert_eq!(got["i"], Some(Value::Num(90.0)));
+    assert_eq!(got["t"], Some(Value::Text("x".into())));
+    assert_eq!(got["z"], None);
+    assert_eq!(got["j"], Some(Value::Num(2.0)));
+    assert_eq!(got["s"], Some(Value::Num(7.0)));
+    assert_eq!(got["f"], Some(Value::Num(2.5)));
+}
+
+#[tokio::test]
+async fn mariadb_types_become_values() {
+    let db = Db::mysql().await;
+    let query = "SELECT TRUE AS b, CAST(12.50 AS DECIMAL(6,2)) AS n, 'x' AS t, DATE('2024-05-06') AS d, \
+                 CAST(18446744073709551615 AS UNSIGNED) AS u, 2.5e0 AS f, NULL AS z";
+    let names = ["b", "n", "t", "d", "u", "f", "z"];
+    let extras: Vec<String> = names.iter().map(|n| format!("value: {n}")).collect();
+    let checks: Vec<(&str, &str, &str)> = names.iter().zip(&extras).map(|(n, e)| (*n, query, e.as_str())).collect();
+    let rules = db.rules(&checks);
+    let mut got = BTreeMap::new();
+    for n in names {
+        got.insert(n, measure(check(&rules, n)).await.unwrap().samples.first().map(|s| s.value.clone()));
+    }
+    assert_eq!(got["b"], Some(Value::Num(1.0)));
+    assert_eq!(got["n"], Some(Value::Num(12.5)));
+    assert_eq!(got["t"], Some(Value::Text("x".into())));
+    assert_eq!(got["d"], Some(Value::Text("2024-05-06".into())));
+    assert_eq!(got["u"], Some(Value::Num(18446744073709551615.0)));
+    assert_eq!(got["f"], Some(Value::Num(2.5)));
+    assert_eq!(got["z"], None);
+}
+
+#[tokio::test]
+async fn refused_connections_are_errors_that_name_the_server_not_the_password() {
+    let port = closed_port();
+    for (kind, url) in [
+        ("postgres", format!("postgres://postgres:hunter2-secret@127.0.0.1:{port}/x")),
+        ("mysql", format!("mysql://root:hunter2-secret@127.0.0.1:{port}/x")),
+    ] {
+        let rules = load(&sql_rules(kind, "3s", &[("c", "SELECT 1", "")]), &url).unwrap();
+        let started = Instant::now();
+        let err = measure(check(&rules, "c")).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(2), "{kind}: {:?}", started.elapsed());
+        assert!(err.0.starts_with(&format!("cannot connect to 127.0.0.1:{port}: ")), "{kind}: {err}");
+        assert!(err.0.to_lowercase().contains("refused"), "{kind}: {err}");
+        assert!(!err.0.contains("hunter2"), "{kind}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_an_error_without_the_password() {
+    let db = Db::mysql().await;
+    let url = db.url().replace("root@", "root:hunter2-secret@");
+    let rules = load(&sql_rules("mysql", "3s", &[("c", "SELECT 1", "")]), &url).unwrap();
+    let c = check(&rules, "c");
+    let err = measure(c).await.unwrap_err();
+    assert!(err.0.contains("Access denied"), "{err}");
+    assert!(!err.0.contains("hunter2"), "{err}");
+    assert_eq!(verdict(c, Err(err)).0, Status::Error);
+}
+
+#[tokio::test]
+async fn a_missing_sqlite_file_is_an_error_and_is_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("absent.sqlite");
+    let url = format!("sqlite://{}", path.display());
+    let rules = load(&sql_rules("sqlite", "3s", &[("c", "SELECT 1", "")]), &url).unwrap();
+    let err = measure(check(&rules, "c")).await.unwrap_err();
+    assert!(err.0.starts_with("cannot connect to "), "{err}");
+    assert!(!path.exists(), "a check must never create the database");
+}
+
+// ---------------------------------------------------------------- redis
+
+/// A key only this test uses, deleted when the test ends (also when it fails).
+struct Key(String);
+
+impl Key {
+    fn new() -> Key {
+        Key(common::unique_name("patrol_t"))
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        if let Ok(mut c) = redis::Client::open(common::REDIS_URL).and_then(|c| c.get_connection()) {
+            let _: Result<i64, _> = redis::cmd("DEL").arg(&self.0).query(&mut c);
+        }
+    }
+}
+
+fn redis_exec(args: &[&str]) -> redis::Value {
+    let mut c = redis::Client::open(common::REDIS_URL).unwrap().get_connection().unwrap();
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(&mut c).unwrap()
+}
+
+/// Rules with one redis check per `(name, command, extra YAML)` against `url`.
+fn redis_rules(url: &str, checks: &[(&str, &str, &str)]) -> Result<RuleSet, Vec<Diagnostic>> {
+    let mut yaml = String::from("targets:\n  cache: { kind: redis, url: \"${env:URL}\" }\nchecks:\n");
+    for (name, command, extra) in checks {
+        yaml.push_str(&format!("  - name: {name}\n    kind: redis\n    target: cache\n    timeout: 2s\n    command: {command:?}\n"));
+        for line in extra.lines() {
+            yaml.push_str(&format!("    {line}\n"));
+        }
+    }
+    load(&yaml, url)
+}
+
+#[tokio::test]
+async fn redis_ping_dbsize_and_list_length() {
+    let key = Key::new();
+    redis_exec(&["RPUSH", &key.0, "a", "b", "c"]);
+    let llen = format!("LLEN {}", key.0);
+    let rules = redis_rules(common::REDIS_URL, &[("ping", "PING", ""), ("dbsize", "DBSIZE", ""), ("llen", &llen, "")]).unwrap();
+    let m = measure(check(&rules, "ping")).await.unwrap();
+    assert_eq!(single(&m), Some(&Value::Text("PONG".into())));
+    match measure(check(&rules, "dbsize")).await.unwrap().samples[0].value {
+        Value::Num(n) => assert!(n >= 1.0, "our list is a key: {n}"),
+        ref other => panic!("DBSIZE gave {other:?}"),
+    }
+    let m = measure(check(&rules, "llen")).await.unwrap();
+    assert_eq!(single(&m), Some(&Value::Num(3.0)));
+}
+
+#[tokio::test]
+async fn redis_info_fields_and_missing_ones() {
+    let rules = redis_rules(
+        common::REDIS_URL,
+        &[
+            ("role", "INFO replication", "field: role\ncrit: ne(\"master\")"),
+            ("clients", "INFO clients", "field: connected_clients"),
+            ("absent", "INFO replication", "field: no_such_field"),
+        ],
+    )
+    .unwrap();
+    let role = check(&rules, "role");
+    let m = measure(role).await.unwrap();
+    assert_eq!(single(&m), Some(&Value::Text("master".into())));
+    assert_eq!(verdict(role, Ok(m)).0, Status::Ok);
+    match measure(check(&rules, "clients")).await.unwrap().samples[0].value {
+        Value::Num(n) => assert!(n >= 1.0, "{n}"),
+        ref other => panic!("connected_clients gave {other:?}"),
+    }
+    let absent = check(&rules, "absent");
+    let m = measure(absent).await.unwrap();
+    assert_eq!(m.failures, vec!["field no_such_field is not in the reply".to_string()]);
+    assert_eq!(verdict(absent, Ok(m)), (Status::Crit, "field no_such_field is not in the reply".to_string()));
+}
+
+#[tokio::test]
+async fn redis_cluster_info_on_a_plain_server_is_an_error() {
+    let rules = redis_rules(common::REDIS_URL, &[("cluster", "CLUSTER INFO", "field: cluster_state")]).unwrap();
+    let c = check(&rules, "cluster");
+    let err = measure(c).await.unwrap_err();
+    assert_eq!(err.0, "CLUSTER: ERR This instance has cluster support disabled");
+    assert_eq!(verdict(c, Err(err)).0, Status::Error);
+}
+
+#[tokio::test]
+async fn redis_nil_is_a_failure_and_numeric_strings_are_numbers() {
+    let key = Key::new();
+    redis_exec(&["SET", &key.0, "42"]);
+    let get = format!("GET {}", key.0);
+    let missing = format!("GET {}_missing", key.0);
+    let rules = redis_rules(common::REDIS_URL, &[("get", &get, ""), ("nil", &missing, "")]).unwrap();
+    let m = measure(check(&rules, "get")).await.unwrap();
+    assert_eq!(single(&m), Some(&Value::Num(42.0)));
+    let nil = check(&rules, "nil");
+    let m = measure(nil).await.unwrap();
+    assert_eq!(m.failures, vec!["nil reply".to_string()]);
+    assert_eq!(verdict(nil, Ok(m)).0, Status::Crit);
+}
+
+#[tokio::test]
+async fn redis_write_commands_are_rejected_by_validation() {
+    let diags = redis_rules(common::REDIS_URL, &[("w", "SET k v", ""), ("x", "config set maxmemory 1", "")]).unwrap_err();
+    assert_eq!(diags.len(), 2, "{diags:?}");
+    assert_eq!((diags[0].line, diags[0].column), (8, 14), "{}", diags[0]);
+    assert!(diags[0].message.starts_with("command SET is refused"), "{}", diags[0]);
+    assert!(diags[0].message.contains("writes"), "{}", diags[0]);
+    assert_eq!(diags[1].line, 13, "{}", diags[1]);
+    assert!(diags[1].message.starts_with("command CONFIG SET is refused"), "{}", diags[1]);
+}
+
+#[tokio::test]
+async fn redis_write_commands_are_refused_at_run_time_too() {
+    let key = Key::new();
+    redis_exec(&["SET", &key.0, "kept"]);
+    let rules = redis_rules(common::REDIS_URL, &[("ping", "PING", "")]).unwrap();
+    let mut sneaky = check(&rules, "ping").clone();
+    sneaky.probe = ProbeSpec::Redis(RedisProbe {
+        command: format!("DEL {}", key.0),
+        field: None,
+    });
+    let err = measure(&sneaky).await.unwrap_err();
+    assert!(err.0.starts_with("command DEL is refused"), "{err}");
+    assert_eq!(redis_exec(&["EXISTS", &key.0]), redis::Value::Int(1));
+}
+
+#[tokio::test]
+async fn redis_refused_connection_is_a_quick_error() {
+    let port = closed_port();
+    let rules = redis_rules(&format!("redis://127.0.0.1:{port}"), &[("ping", "PING", "")]).unwrap();
+    let started = Instant::now();
+    let err = measure(check(&rules, "ping")).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(err.0.starts_with(&format!("cannot connect to 127.0.0.1:{port}: ")), "{err}");
+    assert!(err.0.to_lowercase().contains("refused"), "{err}");
+}
