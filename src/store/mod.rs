@@ -81,7 +81,8 @@ pub struct Store {
     pool: Pool,
 }
 
-/// Only the backend: the pools' own `Debug` prints their connect options, password included.
+/// Only the backend: nothing that could ever carry connection details (hosts, users, passwords)
+/// ends up in a log line that prints a store.
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")

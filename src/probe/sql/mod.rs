@@ -202,8 +202,13 @@ impl Deadline {
         self.at
     }
 
+    /// The whole budget as people write it (`1s`).
+    pub fn total_text(self) -> String {
+        crate::config::duration::format(self.total)
+    }
+
     fn timed_out(self, what: &str) -> ProbeError {
-        ProbeError::new(format!("{what} timed out after {}", crate::config::duration::format(self.total)))
+        ProbeError::new(format!("{what} timed out after {}", self.total_text()))
     }
 
     /// Runs `fut` until the deadline (plus `grace`, so the database's own timeout can speak first).

@@ -40,9 +40,10 @@ async fn read_only(conn: &mut MySqlConnection, statement: &str, wanted: &Wanted<
     let prepared = deadline
         .bound("preparing the query", grace, conn.prepare(AssertSqlSafe(statement).into_sql_str()))
         .await?;
+    // Run before looking at columns: a write has none, and the database's refusal is the message.
+    let rows = deadline.bound("the query", grace, prepared.query().fetch_all(&mut *conn)).await?;
     let columns: Vec<String> = prepared.columns().iter().map(|c| c.name().to_string()).collect();
     let picked = wanted.pick(&columns)?;
-    let rows = deadline.bound("the query", grace, prepared.query().fetch_all(&mut *conn)).await?;
     rows.iter().map(|row| Reading::of_row(&picked, |i| decode(row, i))).collect()
 }
 

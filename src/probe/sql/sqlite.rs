@@ -47,16 +47,17 @@ async fn read_only(conn: &mut SqliteConnection, statement: &str, wanted: &Wanted
     let prepared = deadline
         .bound("preparing the query", grace, conn.prepare(AssertSqlSafe(statement).into_sql_str()))
         .await?;
+    // Run before looking at columns: a write has none, and the database's refusal is the message.
+    let rows = deadline.bound("the query", grace, prepared.query().fetch_all(&mut *conn)).await?;
     let columns: Vec<String> = prepared.columns().iter().map(|c| c.name().to_string()).collect();
     let picked = wanted.pick(&columns)?;
-    let rows = deadline.bound("the query", grace, prepared.query().fetch_all(&mut *conn)).await?;
     rows.iter().map(|row| Reading::of_row(&picked, |i| decode(row, i))).collect()
 }
 
 /// SQLite reports the progress handler's stop as a bare "interrupted"; say why.
 fn interrupted_is_timeout(e: ProbeError, deadline: Deadline) -> ProbeError {
     if e.0.starts_with("interrupted") && Instant::now() >= deadline.instant() {
-        ProbeError::new(format!("{} at the statement timeout", e.0))
+        ProbeError::new(format!("statement timeout: the query was interrupted after {}", deadline.total_text()))
     } else {
         e
     }
