@@ -25,7 +25,9 @@ fn load(yaml: &str, url: &str) -> Result<RuleSet, Vec<Diagnostic>> {
 }
 
 fn check<'a>(rules: &'a RuleSet, name: &str) -> &'a Check {
-    rules.check(name).unwrap_or_else(|| panic!("no check {name}"))
+    rules
+        .check(name)
+        .unwrap_or_else(|| panic!("no check {name}"))
 }
 
 async fn measure(check: &Check) -> Result<Measurement, ProbeError> {
@@ -50,7 +52,11 @@ fn verdict(check: &Check, outcome: Result<Measurement, ProbeError>) -> (Status, 
 
 /// A port nothing listens on (bound, then released).
 fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn single(m: &Measurement) -> Option<&Value> {
@@ -63,22 +69,30 @@ fn single(m: &Measurement) -> Option<&Value> {
 enum Db {
     Postgres(String),
     Mysql(String),
-    Sqlite(tempfile::TempDir, String),
+    /// The folder holds the file and goes with it.
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+    },
 }
 
 impl Db {
     async fn postgres() -> Db {
-        Db::Postgres(common::fresh_pg_database().await).seeded().await
+        Db::Postgres(common::fresh_pg_database().await)
+            .seeded()
+            .await
     }
 
     async fn mysql() -> Db {
-        Db::Mysql(common::fresh_mysql_database().await).seeded().await
+        Db::Mysql(common::fresh_mysql_database().await)
+            .seeded()
+            .await
     }
 
     async fn sqlite() -> Db {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-        Db::Sqlite(dir, url).seeded().await
+        Db::Sqlite { _dir: dir, url }.seeded().await
     }
 
     async fn seeded(self) -> Db {
@@ -91,13 +105,13 @@ impl Db {
         match self {
             Db::Postgres(_) => "postgres",
             Db::Mysql(_) => "mysql",
-            Db::Sqlite(..) => "sqlite",
+            Db::Sqlite { .. } => "sqlite",
         }
     }
 
     fn url(&self) -> &str {
         match self {
-            Db::Postgres(u) | Db::Mysql(u) | Db::Sqlite(_, u) => u,
+            Db::Postgres(u) | Db::Mysql(u) | Db::Sqlite { url: u, .. } => u,
         }
     }
 
@@ -105,7 +119,7 @@ impl Db {
     async fn admin(&self) -> AnyConnection {
         sqlx::any::install_default_drivers();
         let url = match self {
-            Db::Sqlite(_, u) => format!("{u}?mode=rwc"),
+            Db::Sqlite { url, .. } => format!("{url}?mode=rwc"),
             other => other.url().to_string(),
         };
         AnyConnection::connect(&url).await.unwrap()
@@ -113,12 +127,18 @@ impl Db {
 
     async fn exec(&self, sql: &str) {
         let mut c = self.admin().await;
-        sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut c).await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+            .execute(&mut c)
+            .await
+            .unwrap();
     }
 
     async fn scalar(&self, sql: &str) -> i64 {
         let mut c = self.admin().await;
-        sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_string())).fetch_one(&mut c).await.unwrap()
+        sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_string()))
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
     }
 
     /// Rules with one sql check per `(name, query, extra YAML lines)` against this database.
@@ -170,12 +190,17 @@ on_every_backend!(
 );
 
 async fn series_per_row_skip_nulls(db: Db) {
-    let rules = db.rules(&[("lag", "SELECT region, lag FROM t ORDER BY id", "value: lag\nseries: region")]);
+    let rules = db.rules(&[(
+        "lag",
+        "SELECT region, lag FROM t ORDER BY id",
+        "value: lag\nseries: region",
+    )]);
     let m = measure(check(&rules, "lag")).await.unwrap();
-    let expected = vec![
-        Sample { series: "eu".into(), value: Value::Num(1.5) },
-        Sample { series: "ap".into(), value: Value::Num(4.25) },
-    ];
+    let sample = |series: &str, n: f64| Sample {
+        series: series.into(),
+        value: Value::Num(n),
+    };
+    let expected = vec![sample("eu", 1.5), sample("ap", 4.25)];
     assert_eq!(m.samples, expected, "the NULL lag of 'us' gives no sample");
     assert!(m.failures.is_empty());
 }
@@ -193,19 +218,29 @@ async fn first_column_of_first_row(db: Db) {
     let null = check(&rules, "nullrow");
     let m = measure(null).await.unwrap();
     assert!(m.samples.is_empty(), "{m:?}");
-    assert_eq!(verdict(null, Ok(m)), (Status::Ok, "no value measured".to_string()));
+    assert_eq!(
+        verdict(null, Ok(m)),
+        (Status::Ok, "no value measured".to_string())
+    );
 }
 
 async fn rows_expectation(db: Db) {
     let rules = db.rules(&[
-        ("none", "SELECT id FROM t WHERE id > 100", "expect: { rows: ge(1) }"),
+        (
+            "none",
+            "SELECT id FROM t WHERE id > 100",
+            "expect: { rows: ge(1) }",
+        ),
         ("three", "SELECT id FROM t", "expect: { rows: eq(3) }"),
     ]);
     let none = check(&rules, "none");
     let m = measure(none).await.unwrap();
     assert!(m.samples.is_empty());
     assert_eq!(m.failures, vec!["rows: 0 rows, expected ge(1)".to_string()]);
-    assert_eq!(verdict(none, Ok(m)), (Status::Crit, "rows: 0 rows, expected ge(1)".to_string()));
+    assert_eq!(
+        verdict(none, Ok(m)),
+        (Status::Crit, "rows: 0 rows, expected ge(1)".to_string())
+    );
     let three = check(&rules, "three");
     let m = measure(three).await.unwrap();
     assert_eq!(single(&m), Some(&Value::Num(1.0)));
@@ -216,7 +251,10 @@ async fn unknown_column_names_the_columns(db: Db) {
     let rules = db.rules(&[("c", "SELECT region, lag FROM t", "value: delay")]);
     let c = check(&rules, "c");
     let err = measure(c).await.unwrap_err();
-    assert_eq!(err.0, "value: column \"delay\" is not in the result; columns: region, lag");
+    assert_eq!(
+        err.0,
+        "value: column \"delay\" is not in the result; columns: region, lag"
+    );
     assert_eq!(verdict(c, Err(err)).0, Status::Error);
 }
 
@@ -231,7 +269,11 @@ async fn writes_fail_as_error_and_change_nothing(db: Db) {
         ("insert", "INSERT INTO t VALUES (9, 'x', 1, 'y')", refusal),
         ("update", "UPDATE t SET lag = 0", refusal),
         ("drop", "DROP TABLE t", "patrol refuses DROP statements"),
-        ("create", "CREATE TABLE z (x INTEGER)", "patrol refuses CREATE statements"),
+        (
+            "create",
+            "CREATE TABLE z (x INTEGER)",
+            "patrol refuses CREATE statements",
+        ),
         ("two", "SELECT 1; DELETE FROM t", "more than one statement"),
     ];
     let checks: Vec<(&str, &str, &str)> = writes.iter().map(|(n, q, _)| (*n, *q, "")).collect();
@@ -247,7 +289,9 @@ async fn writes_fail_as_error_and_change_nothing(db: Db) {
     assert_eq!(db.scalar("SELECT COUNT(*) FROM t WHERE id = 9").await, 0);
     let tables_named_z = match db.kind() {
         "postgres" => "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'z'",
-        "mysql" => "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'z'",
+        "mysql" => {
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'z'"
+        }
         _ => "SELECT COUNT(*) FROM sqlite_master WHERE name = 'z'",
     };
     assert_eq!(db.scalar(tables_named_z).await, 0);
@@ -262,14 +306,38 @@ async fn statement_timeout_is_an_error(db: Db) {
             "statement timeout: the query was interrupted after 1s",
         ),
     };
-    let rules = load(&sql_rules(db.kind(), "1s", &[("slow", query, "")]), db.url()).unwrap();
+    let rules = load(
+        &sql_rules(db.kind(), "1s", &[("slow", query, "")]),
+        db.url(),
+    )
+    .unwrap();
     let started = Instant::now();
     let err = measure(check(&rules, "slow")).await.unwrap_err();
     let took = started.elapsed();
     assert!(err.0.contains(fragment), "{err}");
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
     // The session was cancelled, not left running: the database is usable at once.
     assert_eq!(db.scalar("SELECT COUNT(*) FROM t").await, 3);
+}
+
+/// The value each of `columns` of `query`'s first row measures (one check per column).
+async fn values_of(db: &Db, query: &str, columns: &[&str]) -> Vec<Option<Value>> {
+    let extras: Vec<String> = columns.iter().map(|c| format!("value: {c}")).collect();
+    let checks: Vec<(&str, &str, &str)> = columns
+        .iter()
+        .zip(&extras)
+        .map(|(c, e)| (*c, query, e.as_str()))
+        .collect();
+    let rules = db.rules(&checks);
+    let mut values = Vec::new();
+    for c in columns {
+        let m = measure(check(&rules, c)).await.unwrap();
+        values.push(single(&m).cloned());
+    }
+    values
 }
 
 #[tokio::test]
@@ -277,22 +345,19 @@ async fn postgres_types_become_values() {
     let db = Db::postgres().await;
     let query = "SELECT true AS b, 12.50::numeric AS n, interval '90 seconds' AS i, 'x'::text AS t, \
                  NULL::int AS z, '{\"a\": 2}'::jsonb -> 'a' AS j, 7::int2 AS s, 2.5::float4 AS f";
-    let names = ["b", "n", "i", "t", "z", "j", "s", "f"];
-    let extras: Vec<String> = names.iter().map(|n| format!("value: {n}")).collect();
-    let checks: Vec<(&str, &str, &str)> = names.iter().zip(&extras).map(|(n, e)| (*n, query, e.as_str())).collect();
-    let rules = db.rules(&checks);
-    let mut got = BTreeMap::new();
-    for n in names {
-        got.insert(n, measure(check(&rules, n)).await.unwrap().samples.first().map(|s| s.value.clone()));
-    }
-    assert_eq!(got["b"], Some(Value::Num(1.0)));
-    assert_eq!(got["n"], Some(Value::Num(12.5)));
-    assert_eq!(got["i"], Some(Value::Num(90.0)));
-    assert_eq!(got["t"], Some(Value::Text("x".into())));
-    assert_eq!(got["z"], None);
-    assert_eq!(got["j"], Some(Value::Num(2.0)));
-    assert_eq!(got["s"], Some(Value::Num(7.0)));
-    assert_eq!(got["f"], Some(Value::Num(2.5)));
+    let got = values_of(&db, query, &["b", "n", "i", "t", "z", "j", "s", "f"]).await;
+    let num = |n: f64| Some(Value::Num(n));
+    let expected = [
+        num(1.0),
+        num(12.5),
+        num(90.0),
+        Some(Value::Text("x".into())),
+        None,
+        num(2.0),
+        num(7.0),
+        num(2.5),
+    ];
+    assert_eq!(got, expected);
 }
 
 #[tokio::test]
@@ -300,35 +365,47 @@ async fn mariadb_types_become_values() {
     let db = Db::mysql().await;
     let query = "SELECT TRUE AS b, CAST(12.50 AS DECIMAL(6,2)) AS n, 'x' AS t, DATE('2024-05-06') AS d, \
                  CAST(18446744073709551615 AS UNSIGNED) AS u, 2.5e0 AS f, NULL AS z";
-    let names = ["b", "n", "t", "d", "u", "f", "z"];
-    let extras: Vec<String> = names.iter().map(|n| format!("value: {n}")).collect();
-    let checks: Vec<(&str, &str, &str)> = names.iter().zip(&extras).map(|(n, e)| (*n, query, e.as_str())).collect();
-    let rules = db.rules(&checks);
-    let mut got = BTreeMap::new();
-    for n in names {
-        got.insert(n, measure(check(&rules, n)).await.unwrap().samples.first().map(|s| s.value.clone()));
-    }
-    assert_eq!(got["b"], Some(Value::Num(1.0)));
-    assert_eq!(got["n"], Some(Value::Num(12.5)));
-    assert_eq!(got["t"], Some(Value::Text("x".into())));
-    assert_eq!(got["d"], Some(Value::Text("2024-05-06".into())));
-    assert_eq!(got["u"], Some(Value::Num(18446744073709551615.0)));
-    assert_eq!(got["f"], Some(Value::Num(2.5)));
-    assert_eq!(got["z"], None);
+    let got = values_of(&db, query, &["b", "n", "t", "d", "u", "f", "z"]).await;
+    let num = |n: f64| Some(Value::Num(n));
+    let text = |t: &str| Some(Value::Text(t.into()));
+    let expected = [
+        num(1.0),
+        num(12.5),
+        text("x"),
+        text("2024-05-06"),
+        num(18446744073709551615.0),
+        num(2.5),
+        None,
+    ];
+    assert_eq!(got, expected);
 }
 
 #[tokio::test]
 async fn refused_connections_are_errors_that_name_the_server_not_the_password() {
     let port = closed_port();
     for (kind, url) in [
-        ("postgres", format!("postgres://postgres:hunter2-secret@127.0.0.1:{port}/x")),
-        ("mysql", format!("mysql://root:hunter2-secret@127.0.0.1:{port}/x")),
+        (
+            "postgres",
+            format!("postgres://postgres:hunter2-secret@127.0.0.1:{port}/x"),
+        ),
+        (
+            "mysql",
+            format!("mysql://root:hunter2-secret@127.0.0.1:{port}/x"),
+        ),
     ] {
         let rules = load(&sql_rules(kind, "3s", &[("c", "SELECT 1", "")]), &url).unwrap();
         let started = Instant::now();
         let err = measure(check(&rules, "c")).await.unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(2), "{kind}: {:?}", started.elapsed());
-        assert!(err.0.starts_with(&format!("cannot connect to 127.0.0.1:{port}: ")), "{kind}: {err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{kind}: {:?}",
+            started.elapsed()
+        );
+        assert!(
+            err.0
+                .starts_with(&format!("cannot connect to 127.0.0.1:{port}: ")),
+            "{kind}: {err}"
+        );
         assert!(err.0.to_lowercase().contains("refused"), "{kind}: {err}");
         assert!(!err.0.contains("hunter2"), "{kind}: {err}");
     }
@@ -377,7 +454,10 @@ impl Drop for Key {
 }
 
 fn redis_exec(args: &[&str]) -> redis::Value {
-    let mut c = redis::Client::open(common::REDIS_URL).unwrap().get_connection().unwrap();
+    let mut c = redis::Client::open(common::REDIS_URL)
+        .unwrap()
+        .get_connection()
+        .unwrap();
     let mut cmd = redis::cmd(args[0]);
     for a in &args[1..] {
         cmd.arg(*a);
@@ -387,7 +467,8 @@ fn redis_exec(args: &[&str]) -> redis::Value {
 
 /// Rules with one redis check per `(name, command, extra YAML)` against `url`.
 fn redis_rules(url: &str, checks: &[(&str, &str, &str)]) -> Result<RuleSet, Vec<Diagnostic>> {
-    let mut yaml = String::from("targets:\n  cache: { kind: redis, url: \"${env:URL}\" }\nchecks:\n");
+    let mut yaml =
+        String::from("targets:\n  cache: { kind: redis, url: \"${env:URL}\" }\nchecks:\n");
     for (name, command, extra) in checks {
         yaml.push_str(&format!("  - name: {name}\n    kind: redis\n    target: cache\n    timeout: 2s\n    command: {command:?}\n"));
         for line in extra.lines() {
@@ -402,7 +483,15 @@ async fn redis_ping_dbsize_and_list_length() {
     let key = Key::new();
     redis_exec(&["RPUSH", &key.0, "a", "b", "c"]);
     let llen = format!("LLEN {}", key.0);
-    let rules = redis_rules(common::REDIS_URL, &[("ping", "PING", ""), ("dbsize", "DBSIZE", ""), ("llen", &llen, "")]).unwrap();
+    let rules = redis_rules(
+        common::REDIS_URL,
+        &[
+            ("ping", "PING", ""),
+            ("dbsize", "DBSIZE", ""),
+            ("llen", &llen, ""),
+        ],
+    )
+    .unwrap();
     let m = measure(check(&rules, "ping")).await.unwrap();
     assert_eq!(single(&m), Some(&Value::Text("PONG".into())));
     match measure(check(&rules, "dbsize")).await.unwrap().samples[0].value {
@@ -418,7 +507,11 @@ async fn redis_info_fields_and_missing_ones() {
     let rules = redis_rules(
         common::REDIS_URL,
         &[
-            ("role", "INFO replication", "field: role\ncrit: ne(\"master\")"),
+            (
+                "role",
+                "INFO replication",
+                "field: role\ncrit: ne(\"master\")",
+            ),
             ("clients", "INFO clients", "field: connected_clients"),
             ("absent", "INFO replication", "field: no_such_field"),
         ],
@@ -434,16 +527,32 @@ async fn redis_info_fields_and_missing_ones() {
     }
     let absent = check(&rules, "absent");
     let m = measure(absent).await.unwrap();
-    assert_eq!(m.failures, vec!["field no_such_field is not in the reply".to_string()]);
-    assert_eq!(verdict(absent, Ok(m)), (Status::Crit, "field no_such_field is not in the reply".to_string()));
+    assert_eq!(
+        m.failures,
+        vec!["field no_such_field is not in the reply".to_string()]
+    );
+    assert_eq!(
+        verdict(absent, Ok(m)),
+        (
+            Status::Crit,
+            "field no_such_field is not in the reply".to_string()
+        )
+    );
 }
 
 #[tokio::test]
 async fn redis_cluster_info_on_a_plain_server_is_an_error() {
-    let rules = redis_rules(common::REDIS_URL, &[("cluster", "CLUSTER INFO", "field: cluster_state")]).unwrap();
+    let rules = redis_rules(
+        common::REDIS_URL,
+        &[("cluster", "CLUSTER INFO", "field: cluster_state")],
+    )
+    .unwrap();
     let c = check(&rules, "cluster");
     let err = measure(c).await.unwrap_err();
-    assert_eq!(err.0, "CLUSTER: ERR This instance has cluster support disabled");
+    assert_eq!(
+        err.0,
+        "CLUSTER: ERR This instance has cluster support disabled"
+    );
     assert_eq!(verdict(c, Err(err)).0, Status::Error);
 }
 
@@ -453,7 +562,11 @@ async fn redis_nil_is_a_failure_and_numeric_strings_are_numbers() {
     redis_exec(&["SET", &key.0, "42"]);
     let get = format!("GET {}", key.0);
     let missing = format!("GET {}_missing", key.0);
-    let rules = redis_rules(common::REDIS_URL, &[("get", &get, ""), ("nil", &missing, "")]).unwrap();
+    let rules = redis_rules(
+        common::REDIS_URL,
+        &[("get", &get, ""), ("nil", &missing, "")],
+    )
+    .unwrap();
     let m = measure(check(&rules, "get")).await.unwrap();
     assert_eq!(single(&m), Some(&Value::Num(42.0)));
     let nil = check(&rules, "nil");
@@ -464,13 +577,27 @@ async fn redis_nil_is_a_failure_and_numeric_strings_are_numbers() {
 
 #[tokio::test]
 async fn redis_write_commands_are_rejected_by_validation() {
-    let diags = redis_rules(common::REDIS_URL, &[("w", "SET k v", ""), ("x", "config set maxmemory 1", "")]).unwrap_err();
+    let diags = redis_rules(
+        common::REDIS_URL,
+        &[("w", "SET k v", ""), ("x", "config set maxmemory 1", "")],
+    )
+    .unwrap_err();
     assert_eq!(diags.len(), 2, "{diags:?}");
     assert_eq!((diags[0].line, diags[0].column), (8, 14), "{}", diags[0]);
-    assert!(diags[0].message.starts_with("command SET is refused"), "{}", diags[0]);
+    assert!(
+        diags[0].message.starts_with("command SET is refused"),
+        "{}",
+        diags[0]
+    );
     assert!(diags[0].message.contains("writes"), "{}", diags[0]);
     assert_eq!(diags[1].line, 13, "{}", diags[1]);
-    assert!(diags[1].message.starts_with("command CONFIG SET is refused"), "{}", diags[1]);
+    assert!(
+        diags[1]
+            .message
+            .starts_with("command CONFIG SET is refused"),
+        "{}",
+        diags[1]
+    );
 }
 
 #[tokio::test]
@@ -491,10 +618,22 @@ async fn redis_write_commands_are_refused_at_run_time_too() {
 #[tokio::test]
 async fn redis_refused_connection_is_a_quick_error() {
     let port = closed_port();
-    let rules = redis_rules(&format!("redis://127.0.0.1:{port}"), &[("ping", "PING", "")]).unwrap();
+    let rules = redis_rules(
+        &format!("redis://127.0.0.1:{port}"),
+        &[("ping", "PING", "")],
+    )
+    .unwrap();
     let started = Instant::now();
     let err = measure(check(&rules, "ping")).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
-    assert!(err.0.starts_with(&format!("cannot connect to 127.0.0.1:{port}: ")), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.0
+            .starts_with(&format!("cannot connect to 127.0.0.1:{port}: ")),
+        "{err}"
+    );
     assert!(err.0.to_lowercase().contains("refused"), "{err}");
 }

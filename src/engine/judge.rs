@@ -101,11 +101,10 @@ fn judge_sample(
     (status, reasons, band, learned)
 }
 
+/// The number a baseline learns: numbers, and text that spells one (MySQL `SHOW STATUS` values,
+/// Redis INFO fields arrive as text).
 fn numeric(v: &Value) -> Option<f64> {
-    match v {
-        Value::Num(n) if n.is_finite() => Some(*n),
-        _ => None,
-    }
+    v.as_f64().filter(|n| n.is_finite())
 }
 
 #[allow(clippy::too_many_arguments)]

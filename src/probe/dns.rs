@@ -1,4 +1,4 @@
-//! `kind: dns` — resolves `name`; value = resolve time in ms; `expect: {answers, contains}`.
+//! `kind: dns` — resolves `query_name` (not `name`, which is the check's own name); value = resolve time in ms; `expect: {answers, contains}`.
 //!
 //! With `nameserver:` the resolver asks that server only (UDP, then TCP); without, it follows the
 //! system configuration. A name that does not exist (NXDOMAIN) or has no records of the type is
@@ -49,8 +49,9 @@ impl RecordType {
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DnsProbe {
-    /// Name to resolve.
-    pub name: String,
+    /// Name to resolve. (`name` is the check's own name, so two checks can ask for A and AAAA of
+    /// the same host; Gatus calls this field `query-name` too.)
+    pub query_name: String,
     #[serde(default)]
     pub record_type: RecordType,
     /// `ip:port` of the DNS server to ask (default: the system resolver).
@@ -73,8 +74,8 @@ impl Probe for DnsProbe {
     const TARGET_KINDS: &'static [&'static str] = &[];
 
     fn validate(&self, _check: &CheckCommon, issues: &mut Issues) {
-        if self.name.trim().is_empty() {
-            issues.at(&["name"], "name is empty");
+        if self.query_name.trim().is_empty() {
+            issues.at(&["query_name"], "query_name is empty");
         }
         issues.condition(&["expect", "answers"], self.expect.answers.as_ref());
         if let Some(ns) = &self.nameserver
@@ -88,7 +89,8 @@ impl Probe for DnsProbe {
         let (resolver, server) = self.resolver(ctx.timeout)?;
         let wanted = self.record_type.wire();
         let started = Instant::now();
-        let lookup = tokio::time::timeout(ctx.timeout, resolver.lookup(self.name.as_str(), wanted)).await;
+        let lookup =
+            tokio::time::timeout(ctx.timeout, resolver.lookup(self.query_name.as_str(), wanted)).await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let answers = match lookup {
             Ok(Ok(found)) => Answers {
@@ -102,9 +104,18 @@ impl Probe for DnsProbe {
             },
             Ok(Err(e)) if e.is_no_records_found() => Answers {
                 records: Vec::new(),
-                why_none: if e.is_nx_domain() { "NXDOMAIN".into() } else { format!("no {wanted} records") },
+                why_none: if e.is_nx_domain() {
+                    "NXDOMAIN".into()
+                } else {
+                    format!("no {wanted} records")
+                },
             },
-            Ok(Err(e)) => return Err(ProbeError::new(format!("resolving {} {wanted} via {server}: {e}", self.name))),
+            Ok(Err(e)) => {
+                return Err(ProbeError::new(format!(
+                    "resolving {} {wanted} via {server}: {e}",
+                    self.query_name
+                )));
+            }
             Err(_) => {
                 return Err(ProbeError::new(format!(
                     "no answer from {server} within {}",
@@ -113,7 +124,9 @@ impl Probe for DnsProbe {
             }
         };
         Ok(Measurement {
-            samples: vec![Sample::single(Value::Num((elapsed_ms * 1000.0).round() / 1000.0))],
+            samples: vec![Sample::single(Value::Num(
+                (elapsed_ms * 1000.0).round() / 1000.0,
+            ))],
             unit: "ms".into(),
             failures: self.expect.failures(&answers),
         })
@@ -134,13 +147,25 @@ impl DnsExpect {
         if let Some(cond) = &self.answers
             && !cond.matches(&Value::Num(count as f64))
         {
-            let why = if answers.why_none.is_empty() { String::new() } else { format!(" ({})", answers.why_none) };
+            let why = if answers.why_none.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", answers.why_none)
+            };
             failures.push(format!("answers: {count} answers, expected {cond}{why}"));
         }
         if let Some(text) = &self.contains {
             let needle = text.to_lowercase();
-            if !answers.records.iter().any(|r| r.to_lowercase().contains(&needle)) {
-                let got = if count == 0 { answers.why_none.clone() } else { answers.records.join(", ") };
+            if !answers
+                .records
+                .iter()
+                .any(|r| r.to_lowercase().contains(&needle))
+            {
+                let got = if count == 0 {
+                    answers.why_none.clone()
+                } else {
+                    answers.records.join(", ")
+                };
                 failures.push(format!("contains: no answer contains {text:?} (got {got})"));
             }
         }
@@ -155,11 +180,17 @@ impl DnsProbe {
             Some(ns) => {
                 let addr = parse_nameserver(ns).map_err(ProbeError)?;
                 let config = ResolverConfig::from_name_servers(vec![only_server(addr)]);
-                (Resolver::builder_with_config(config, TokioRuntimeProvider::default()), addr.to_string())
+                (
+                    Resolver::builder_with_config(config, TokioRuntimeProvider::default()),
+                    addr.to_string(),
+                )
             }
             None => {
-                let builder = TokioResolver::builder_tokio()
-                    .map_err(|e| ProbeError::new(format!("cannot read the system resolver configuration: {e}")))?;
+                let builder = TokioResolver::builder_tokio().map_err(|e| {
+                    ProbeError::new(format!(
+                        "cannot read the system resolver configuration: {e}"
+                    ))
+                })?;
                 (builder, "the system resolver".to_string())
             }
         };
@@ -171,7 +202,9 @@ impl DnsProbe {
         if self.nameserver.is_some() {
             opts.use_hosts_file = ResolveHosts::Never;
         }
-        let resolver = builder.build().map_err(|e| ProbeError::new(format!("cannot build a resolver: {e}")))?;
+        let resolver = builder
+            .build()
+            .map_err(|e| ProbeError::new(format!("cannot build a resolver: {e}")))?;
         Ok((resolver, server))
     }
 }
@@ -199,8 +232,14 @@ mod tests {
 
     #[test]
     fn nameservers_default_to_port_53() {
-        assert_eq!(parse_nameserver("10.0.0.2"), Ok("10.0.0.2:53".parse().unwrap()));
-        assert_eq!(parse_nameserver("127.0.0.1:5353"), Ok("127.0.0.1:5353".parse().unwrap()));
+        assert_eq!(
+            parse_nameserver("10.0.0.2"),
+            Ok("10.0.0.2:53".parse().unwrap())
+        );
+        assert_eq!(
+            parse_nameserver("127.0.0.1:5353"),
+            Ok("127.0.0.1:5353".parse().unwrap())
+        );
         assert_eq!(parse_nameserver("::1"), Ok("[::1]:53".parse().unwrap()));
         assert!(parse_nameserver("dns.google").is_err());
     }

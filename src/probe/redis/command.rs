@@ -28,7 +28,9 @@ impl Command {
 
     /// The subcommand (first argument, upper-cased) of a container command such as `CONFIG GET`.
     pub fn subcommand(&self) -> Option<String> {
-        self.args.first().map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
+        self.args
+            .first()
+            .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
     }
 
     fn check_read_only(&self) -> Result<(), String> {
@@ -53,7 +55,11 @@ impl Command {
                 self.name,
                 subcommands.join(", ")
             )),
-            None => Err(format!("{} needs a subcommand ({})", self.name, subcommands.join(", "))),
+            None => Err(format!(
+                "{} needs a subcommand ({})",
+                self.name,
+                subcommands.join(", ")
+            )),
         }
     }
 }
@@ -103,14 +109,35 @@ const READ_ONLY: &[(&str, &[&str])] = &[
     ("XINFO", &["STREAM", "GROUPS", "CONSUMERS"]),
     (
         "CLUSTER",
-        &["INFO", "NODES", "SLOTS", "SHARDS", "MYID", "MYSHARDID", "REPLICAS", "LINKS", "KEYSLOT", "COUNTKEYSINSLOT", "COUNT-FAILURE-REPORTS"],
+        &[
+            "INFO",
+            "NODES",
+            "SLOTS",
+            "SHARDS",
+            "MYID",
+            "MYSHARDID",
+            "REPLICAS",
+            "LINKS",
+            "KEYSLOT",
+            "COUNTKEYSINSLOT",
+            "COUNT-FAILURE-REPORTS",
+        ],
     ),
     ("CONFIG", &["GET"]),
     ("MEMORY", &["USAGE", "STATS", "DOCTOR", "MALLOC-STATS"]),
     ("SLOWLOG", &["LEN", "GET"]),
     ("CLIENT", &["LIST", "INFO", "GETNAME", "ID"]),
     ("OBJECT", &["ENCODING", "FREQ", "IDLETIME", "REFCOUNT"]),
-    ("PUBSUB", &["CHANNELS", "NUMSUB", "NUMPAT", "SHARDCHANNELS", "SHARDNUMSUB"]),
+    (
+        "PUBSUB",
+        &[
+            "CHANNELS",
+            "NUMSUB",
+            "NUMPAT",
+            "SHARDCHANNELS",
+            "SHARDNUMSUB",
+        ],
+    ),
     ("LATENCY", &["LATEST", "HISTORY", "DOCTOR"]),
 ];
 
@@ -147,7 +174,10 @@ pub fn split_args(line: &str) -> Result<Vec<Vec<u8>>, String> {
     }
 }
 
-fn double_quoted(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, arg: &mut Vec<u8>) -> Result<(), String> {
+fn double_quoted(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    arg: &mut Vec<u8>,
+) -> Result<(), String> {
     while let Some(c) = chars.next() {
         match c {
             '"' => return Ok(()),
@@ -176,7 +206,10 @@ fn double_quoted(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, arg: &mut
     Err("command: unbalanced double quotes".into())
 }
 
-fn single_quoted(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, arg: &mut Vec<u8>) -> Result<(), String> {
+fn single_quoted(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    arg: &mut Vec<u8>,
+) -> Result<(), String> {
     while let Some(c) = chars.next() {
         match c {
             '\'' => return Ok(()),
@@ -200,7 +233,11 @@ mod tests {
     use super::*;
 
     fn split(line: &str) -> Vec<String> {
-        split_args(line).unwrap().into_iter().map(|a| String::from_utf8(a).unwrap()).collect()
+        split_args(line)
+            .unwrap()
+            .into_iter()
+            .map(|a| String::from_utf8(a).unwrap())
+            .collect()
     }
 
     #[test]
@@ -214,20 +251,47 @@ mod tests {
 
     #[test]
     fn malformed_quotes_are_errors() {
-        assert_eq!(split_args(r#"GET "open"#), Err("command: unbalanced double quotes".into()));
-        assert_eq!(split_args("GET 'open"), Err("command: unbalanced single quotes".into()));
-        assert!(split_args(r#"GET "a"b"#).unwrap_err().contains("closing quote"));
+        assert_eq!(
+            split_args(r#"GET "open"#),
+            Err("command: unbalanced double quotes".into())
+        );
+        assert_eq!(
+            split_args("GET 'open"),
+            Err("command: unbalanced single quotes".into())
+        );
+        assert!(
+            split_args(r#"GET "a"b"#)
+                .unwrap_err()
+                .contains("closing quote")
+        );
     }
 
     #[test]
     fn read_only_commands_pass() {
-        for line in ["PING", "info replication", "DBSIZE", "LLEN q", "cluster info", "CONFIG GET maxmemory", "memory usage k", "SLOWLOG LEN", "XINFO STREAM s", "pubsub numsub ch"] {
+        for line in [
+            "PING",
+            "info replication",
+            "DBSIZE",
+            "LLEN q",
+            "cluster info",
+            "CONFIG GET maxmemory",
+            "memory usage k",
+            "SLOWLOG LEN",
+            "XINFO STREAM s",
+            "pubsub numsub ch",
+        ] {
             assert!(Command::read_only(line).is_ok(), "{line}");
         }
         let c = Command::read_only("info Replication").unwrap();
         assert_eq!(c.name, "INFO");
         assert_eq!(c.args, vec![b"Replication".to_vec()]);
-        assert_eq!(Command::read_only("cluster info").unwrap().subcommand().as_deref(), Some("INFO"));
+        assert_eq!(
+            Command::read_only("cluster info")
+                .unwrap()
+                .subcommand()
+                .as_deref(),
+            Some("INFO")
+        );
     }
 
     #[test]
@@ -235,14 +299,24 @@ mod tests {
         let err = Command::read_only("SET k v").unwrap_err();
         assert!(err.starts_with("command SET is refused"), "{err}");
         assert!(err.contains("writes"), "{err}");
-        for line in ["DEL k", "FLUSHALL", "EVAL 'return 1' 0", "KEYS *", "SHUTDOWN", "BLPOP q 0"] {
+        for line in [
+            "DEL k",
+            "FLUSHALL",
+            "EVAL 'return 1' 0",
+            "KEYS *",
+            "SHUTDOWN",
+            "BLPOP q 0",
+        ] {
             assert!(Command::read_only(line).is_err(), "{line}");
         }
         let err = Command::read_only("config set maxmemory 1").unwrap_err();
         assert!(err.starts_with("command CONFIG SET is refused"), "{err}");
         assert!(err.contains("read-only CONFIG subcommands: GET"), "{err}");
         assert!(Command::read_only("CLIENT KILL ID 1").is_err());
-        assert_eq!(Command::read_only("SLOWLOG"), Err("SLOWLOG needs a subcommand (LEN, GET)".into()));
+        assert_eq!(
+            Command::read_only("SLOWLOG"),
+            Err("SLOWLOG needs a subcommand (LEN, GET)".into())
+        );
         assert_eq!(Command::read_only("   "), Err("command is empty".into()));
     }
 }

@@ -45,7 +45,8 @@ impl Probe for RedisProbe {
             Some(TargetSpec::Redis(t)) => t.url.as_str(),
             _ => return Err(ProbeError::new("a redis check needs a redis target or url")),
         };
-        let client = redis::Client::open(url).map_err(|e| ProbeError::new(format!("invalid Redis URL: {e}")))?;
+        let client = redis::Client::open(url)
+            .map_err(|e| ProbeError::new(format!("invalid Redis URL: {e}")))?;
         let at = client.get_connection_info().addr().to_string();
         let deadline = tokio::time::Instant::now() + ctx.timeout;
         let config = redis::AsyncConnectionConfig::new()
@@ -60,11 +61,23 @@ impl Probe for RedisProbe {
             cmd.arg(arg.as_slice());
         }
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let reply = match tokio::time::timeout(left, cmd.query_async::<redis::Value>(&mut conn)).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(e)) => return Err(ProbeError::new(format!("{}: {}", command.name, redis_error(&e)))),
-            Err(_) => return Err(ProbeError::new(format!("{} got no reply from {at} in time", command.name))),
-        };
+        let reply =
+            match tokio::time::timeout(left, cmd.query_async::<redis::Value>(&mut conn)).await {
+                Ok(Ok(reply)) => reply,
+                Ok(Err(e)) => {
+                    return Err(ProbeError::new(format!(
+                        "{}: {}",
+                        command.name,
+                        redis_error(&e)
+                    )));
+                }
+                Err(_) => {
+                    return Err(ProbeError::new(format!(
+                        "{} got no reply from {at} in time",
+                        command.name
+                    )));
+                }
+            };
         reply::measure_reply(reply, self.field.as_deref())
     }
 }

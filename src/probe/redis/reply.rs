@@ -31,7 +31,9 @@ fn whole(reply: Reply) -> Reading {
         Reply::Double(n) => Value::Num(n),
         Reply::Boolean(b) => Value::Num(if b { 1.0 } else { 0.0 }),
         Reply::Okay => Value::Text("OK".into()),
-        Reply::Array(items) | Reply::Set(items) | Reply::Push { data: items, .. } => Value::Num(items.len() as f64),
+        Reply::Array(items) | Reply::Set(items) | Reply::Push { data: items, .. } => {
+            Value::Num(items.len() as f64)
+        }
         Reply::Map(pairs) => Value::Num(pairs.len() as f64),
         Reply::Attribute { data, .. } => return whole(*data),
         Reply::ServerError(e) => return Err(server_error(&e)),
@@ -50,7 +52,10 @@ fn field_of(reply: Reply, field: &str) -> Reading {
         return field_of(*data, field);
     }
     let found = match &reply {
-        Reply::Map(pairs) => pairs.iter().find(|(k, _)| text_of(k).as_deref() == Some(field)).map(|(_, v)| v.clone()),
+        Reply::Map(pairs) => pairs
+            .iter()
+            .find(|(k, _)| text_of(k).as_deref() == Some(field))
+            .map(|(_, v)| v.clone()),
         // RESP2 sends maps (CONFIG GET, MEMORY STATS) as flat key, value, key, value arrays.
         Reply::Array(items) if items.len() % 2 == 0 => items
             .chunks(2)
@@ -137,31 +142,61 @@ mod tests {
     #[test]
     fn info_fields_are_numbers_or_text() {
         let bulk = || Reply::BulkString(INFO.as_bytes().to_vec());
-        assert_eq!(value(bulk(), Some("role")), Ok(Value::Text("master".into())));
+        assert_eq!(
+            value(bulk(), Some("role")),
+            Ok(Value::Text("master".into()))
+        );
         assert_eq!(value(bulk(), Some("connected_slaves")), Ok(Value::Num(1.0)));
-        assert_eq!(value(bulk(), Some("master_link_status")), Ok(Value::Text("up".into())));
+        assert_eq!(
+            value(bulk(), Some("master_link_status")),
+            Ok(Value::Text("up".into()))
+        );
         assert_eq!(value(bulk(), Some("slave0.lag")), Ok(Value::Num(3.0)));
         assert_eq!(value(bulk(), Some("db0.keys")), Ok(Value::Num(12.0)));
-        assert_eq!(value(bulk(), Some("used_memory")), Err("field used_memory is not in the reply".into()));
+        assert_eq!(
+            value(bulk(), Some("used_memory")),
+            Err("field used_memory is not in the reply".into())
+        );
     }
 
     #[test]
     fn replies_become_values() {
         assert_eq!(value(Reply::Int(7), None), Ok(Value::Num(7.0)));
-        assert_eq!(value(Reply::SimpleString("PONG".into()), None), Ok(Value::Text("PONG".into())));
-        assert_eq!(value(Reply::BulkString(b"12.5".to_vec()), None), Ok(Value::Num(12.5)));
-        assert_eq!(value(Reply::BulkString(b"inf".to_vec()), None), Ok(Value::Text("inf".into())));
+        assert_eq!(
+            value(Reply::SimpleString("PONG".into()), None),
+            Ok(Value::Text("PONG".into()))
+        );
+        assert_eq!(
+            value(Reply::BulkString(b"12.5".to_vec()), None),
+            Ok(Value::Num(12.5))
+        );
+        assert_eq!(
+            value(Reply::BulkString(b"inf".to_vec()), None),
+            Ok(Value::Text("inf".into()))
+        );
         assert_eq!(value(Reply::Nil, None), Err("nil reply".into()));
-        assert_eq!(value(Reply::Array(vec![Reply::Int(1), Reply::Int(2)]), None), Ok(Value::Num(2.0)));
+        assert_eq!(
+            value(Reply::Array(vec![Reply::Int(1), Reply::Int(2)]), None),
+            Ok(Value::Num(2.0))
+        );
         assert_eq!(value(Reply::Boolean(true), None), Ok(Value::Num(1.0)));
     }
 
     #[test]
     fn fields_of_map_like_replies() {
-        let config = Reply::Array(vec![Reply::BulkString(b"maxmemory".to_vec()), Reply::BulkString(b"0".to_vec())]);
+        let config = Reply::Array(vec![
+            Reply::BulkString(b"maxmemory".to_vec()),
+            Reply::BulkString(b"0".to_vec()),
+        ]);
         assert_eq!(value(config, Some("maxmemory")), Ok(Value::Num(0.0)));
-        let map = Reply::Map(vec![(Reply::SimpleString("peak.allocated".into()), Reply::Int(1024))]);
+        let map = Reply::Map(vec![(
+            Reply::SimpleString("peak.allocated".into()),
+            Reply::Int(1024),
+        )]);
         assert_eq!(value(map, Some("peak.allocated")), Ok(Value::Num(1024.0)));
-        assert_eq!(value(Reply::Int(3), Some("x")), Err("field x is not in the reply".into()));
+        assert_eq!(
+            value(Reply::Int(3), Some("x")),
+            Err("field x is not in the reply".into())
+        );
     }
 }

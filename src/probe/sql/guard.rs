@@ -29,7 +29,9 @@ impl Dialect {
     fn reading(self) -> &'static [&'static str] {
         match self {
             Dialect::Postgres => &["SELECT", "WITH", "VALUES", "TABLE", "SHOW", "EXPLAIN"],
-            Dialect::MySql => &["SELECT", "WITH", "VALUES", "TABLE", "SHOW", "EXPLAIN", "DESCRIBE", "DESC"],
+            Dialect::MySql => &[
+                "SELECT", "WITH", "VALUES", "TABLE", "SHOW", "EXPLAIN", "DESCRIBE", "DESC",
+            ],
             Dialect::Sqlite => &["SELECT", "WITH", "VALUES", "EXPLAIN"],
         }
     }
@@ -60,12 +62,16 @@ pub fn read_only_statement(dialect: Dialect, sql: &str) -> Result<&str, String> 
     if dialect == Dialect::MySql {
         // A server in NO_BACKSLASH_ESCAPES mode ends `'\'` early and could see a second statement
         // there; text it finds unterminated it would reject as a syntax error, which is harmless.
-        if let Err(e @ GuardError::Multiple) = single_statement(sql, Lexer::new(sql, dialect, false)) {
+        if let Err(e @ GuardError::Multiple) =
+            single_statement(sql, Lexer::new(sql, dialect, false))
+        {
             return Err(e.to_string());
         }
     }
     let first = first_keyword(Lexer::new(statement, dialect, false))?;
-    if dialect.reading().contains(&first.as_str()) || dialect.refused_by_database().contains(&first.as_str()) {
+    if dialect.reading().contains(&first.as_str())
+        || dialect.refused_by_database().contains(&first.as_str())
+    {
         return Ok(statement);
     }
     Err(refusal(dialect, &first))
@@ -73,7 +79,9 @@ pub fn read_only_statement(dialect: Dialect, sql: &str) -> Result<&str, String> 
 
 fn refusal(dialect: Dialect, keyword: &str) -> String {
     let allowed = dialect.reading().join(", ");
-    let mut msg = format!("patrol refuses {keyword} statements: a check runs one read-only query ({allowed})");
+    let mut msg = format!(
+        "patrol refuses {keyword} statements: a check runs one read-only query ({allowed})"
+    );
     match dialect {
         Dialect::MySql => msg.push_str(
             "; in MySQL/MariaDB, DDL and transaction statements commit implicitly and would escape the read-only transaction",
@@ -115,7 +123,9 @@ enum GuardError {
 impl std::fmt::Display for GuardError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            GuardError::Multiple => f.write_str("patrol refuses more than one statement in a check query"),
+            GuardError::Multiple => {
+                f.write_str("patrol refuses more than one statement in a check query")
+            }
             GuardError::Lex(e) => f.write_str(e),
         }
     }
@@ -207,7 +217,9 @@ impl<'a> Lexer<'a> {
                 None => return Err("unterminated [identifier] in the query".into()),
             },
             '$' if self.dialect == Dialect::Postgres => self.dollar_quoted_len()?.unwrap_or(1),
-            c if c.is_alphabetic() || c == '_' => rest.find(|ch: char| !self.is_word_char(ch)).unwrap_or(rest.len()),
+            c if c.is_alphabetic() || c == '_' => rest
+                .find(|ch: char| !self.is_word_char(ch))
+                .unwrap_or(rest.len()),
             c if c.is_ascii_digit() => rest
                 .find(|ch: char| !(ch.is_alphanumeric() || ch == '.' || ch == '_'))
                 .unwrap_or(rest.len()),
@@ -244,7 +256,10 @@ impl<'a> Lexer<'a> {
         if let Some(after) = s.strip_prefix("--") {
             // MySQL needs whitespace (or a control character) after `--`; elsewhere it is always a comment.
             let is_comment = self.dialect != Dialect::MySql
-                || after.chars().next().is_none_or(|c| c.is_whitespace() || c.is_control());
+                || after
+                    .chars()
+                    .next()
+                    .is_none_or(|c| c.is_whitespace() || c.is_control());
             return Ok(is_comment.then(|| to_line_end(s)));
         }
         if s.starts_with('#') && self.dialect == Dialect::MySql {
@@ -296,7 +311,9 @@ impl<'a> Lexer<'a> {
                 }
             }
         }
-        Err(format!("unterminated {quote}quoted{quote} text in the query"))
+        Err(format!(
+            "unterminated {quote}quoted{quote} text in the query"
+        ))
     }
 
     /// PostgreSQL `$tag$ … $tag$`; `None` when the `$` does not open one (`$1` parameters).
@@ -326,11 +343,26 @@ mod tests {
     #[test]
     fn reading_statements_pass_and_lose_their_semicolon() {
         assert_eq!(read_only_statement(Postgres, "SELECT 1;  "), Ok("SELECT 1"));
-        assert_eq!(read_only_statement(MySql, "  show status like 'Threads%'"), Ok("show status like 'Threads%'"));
-        assert_eq!(read_only_statement(Sqlite, "(SELECT 1) UNION (SELECT 2); -- done"), Ok("(SELECT 1) UNION (SELECT 2)"));
-        assert_eq!(read_only_statement(Postgres, "/* lag */ WITH x AS (SELECT 1) SELECT * FROM x"), Ok("/* lag */ WITH x AS (SELECT 1) SELECT * FROM x"));
-        assert_eq!(read_only_statement(MySql, r"SELECT 1 FROM t WHERE n = 'O\'Brien'"), Ok(r"SELECT 1 FROM t WHERE n = 'O\'Brien'"));
-        assert_eq!(read_only_statement(MySql, "# note\nDESC t"), Ok("# note\nDESC t"));
+        assert_eq!(
+            read_only_statement(MySql, "  show status like 'Threads%'"),
+            Ok("show status like 'Threads%'")
+        );
+        assert_eq!(
+            read_only_statement(Sqlite, "(SELECT 1) UNION (SELECT 2); -- done"),
+            Ok("(SELECT 1) UNION (SELECT 2)")
+        );
+        assert_eq!(
+            read_only_statement(Postgres, "/* lag */ WITH x AS (SELECT 1) SELECT * FROM x"),
+            Ok("/* lag */ WITH x AS (SELECT 1) SELECT * FROM x")
+        );
+        assert_eq!(
+            read_only_statement(MySql, r"SELECT 1 FROM t WHERE n = 'O\'Brien'"),
+            Ok(r"SELECT 1 FROM t WHERE n = 'O\'Brien'")
+        );
+        assert_eq!(
+            read_only_statement(MySql, "# note\nDESC t"),
+            Ok("# note\nDESC t")
+        );
     }
 
     #[test]
@@ -343,7 +375,18 @@ mod tests {
 
     #[test]
     fn mysql_ddl_and_transaction_control_are_refused() {
-        for sql in ["DROP TABLE t", "alter table t add c int", "CREATE TABLE z (x int)", "TRUNCATE t", "RENAME TABLE t TO u", "COMMIT", "LOCK TABLES t WRITE", "CALL p()", "SET GLOBAL read_only = 0", "LOAD DATA INFILE 'x' INTO TABLE t"] {
+        for sql in [
+            "DROP TABLE t",
+            "alter table t add c int",
+            "CREATE TABLE z (x int)",
+            "TRUNCATE t",
+            "RENAME TABLE t TO u",
+            "COMMIT",
+            "LOCK TABLES t WRITE",
+            "CALL p()",
+            "SET GLOBAL read_only = 0",
+            "LOAD DATA INFILE 'x' INTO TABLE t",
+        ] {
             let err = read_only_statement(MySql, sql).unwrap_err();
             assert!(err.contains("commit implicitly"), "{sql}: {err}");
         }
@@ -353,10 +396,22 @@ mod tests {
 
     #[test]
     fn mysql_tricks_are_refused() {
-        assert!(read_only_statement(MySql, "SELECT 1 /*!50000 , (DROP TABLE t) */").unwrap_err().contains("executable comments"));
+        assert!(
+            read_only_statement(MySql, "SELECT 1 /*!50000 , (DROP TABLE t) */")
+                .unwrap_err()
+                .contains("executable comments")
+        );
         assert!(read_only_statement(MySql, "/*M! DROP TABLE t */ SELECT 1").is_err());
-        assert!(read_only_statement(MySql, "SELECT * FROM t INTO OUTFILE '/tmp/x'").unwrap_err().contains("OUTFILE"));
-        assert!(read_only_statement(MySql, "SELECT 1; DROP TABLE t").unwrap_err().contains("more than one statement"));
+        assert!(
+            read_only_statement(MySql, "SELECT * FROM t INTO OUTFILE '/tmp/x'")
+                .unwrap_err()
+                .contains("OUTFILE")
+        );
+        assert!(
+            read_only_statement(MySql, "SELECT 1; DROP TABLE t")
+                .unwrap_err()
+                .contains("more than one statement")
+        );
         // A backslash read either way: with NO_BACKSLASH_ESCAPES the string ends early.
         assert!(read_only_statement(MySql, r"SELECT 'a\'; DROP TABLE t; -- '").is_err());
         // `--` without a space is not a comment in MySQL: the DROP is code.
@@ -366,7 +421,8 @@ mod tests {
     #[test]
     fn statements_hidden_after_a_semicolon_are_refused() {
         for dialect in [Postgres, MySql, Sqlite] {
-            let err = read_only_statement(dialect, "SELECT 1; PRAGMA journal_mode=WAL").unwrap_err();
+            let err =
+                read_only_statement(dialect, "SELECT 1; PRAGMA journal_mode=WAL").unwrap_err();
             assert!(err.contains("more than one statement"), "{err}");
         }
     }
@@ -376,7 +432,9 @@ mod tests {
         assert!(read_only_statement(Postgres, "SELECT 'a;b', \"c;\" FROM t -- ; x").is_ok());
         assert!(read_only_statement(Postgres, "SELECT $$a;b$$, $tag$ ; $x$ $tag$").is_ok());
         assert!(read_only_statement(Postgres, "SELECT $1").is_ok());
-        assert!(read_only_statement(Postgres, "SELECT 1 /* a /* nested */ ; still comment */").is_ok());
+        assert!(
+            read_only_statement(Postgres, "SELECT 1 /* a /* nested */ ; still comment */").is_ok()
+        );
         assert!(read_only_statement(Sqlite, "SELECT [a;b], `c;d`, 'it''s;' FROM t").is_ok());
         assert!(read_only_statement(MySql, r"SELECT 'it\'s', 'x'").is_ok());
         assert!(read_only_statement(MySql, "SELECT 'x;y', `a;b` -- ; c").is_ok());
@@ -384,9 +442,21 @@ mod tests {
 
     #[test]
     fn unterminated_text_is_refused() {
-        assert!(read_only_statement(Postgres, "SELECT 'abc").unwrap_err().contains("unterminated"));
-        assert!(read_only_statement(Sqlite, "SELECT 1 /* open").unwrap_err().contains("unterminated"));
-        assert!(read_only_statement(Postgres, "SELECT $q$ open").unwrap_err().contains("unterminated"));
+        assert!(
+            read_only_statement(Postgres, "SELECT 'abc")
+                .unwrap_err()
+                .contains("unterminated")
+        );
+        assert!(
+            read_only_statement(Sqlite, "SELECT 1 /* open")
+                .unwrap_err()
+                .contains("unterminated")
+        );
+        assert!(
+            read_only_statement(Postgres, "SELECT $q$ open")
+                .unwrap_err()
+                .contains("unterminated")
+        );
     }
 
     #[test]
@@ -394,13 +464,24 @@ mod tests {
         assert!(read_only_statement(Postgres, "COPY t TO '/tmp/x'").is_err());
         assert!(read_only_statement(Sqlite, "VACUUM INTO '/tmp/x.db'").is_err());
         assert!(read_only_statement(Sqlite, "ATTACH 'x.db' AS x").is_err());
-        assert!(read_only_statement(Sqlite, "PRAGMA journal_mode=WAL").unwrap_err().contains("pragma_"));
+        assert!(
+            read_only_statement(Sqlite, "PRAGMA journal_mode=WAL")
+                .unwrap_err()
+                .contains("pragma_")
+        );
         assert!(read_only_statement(Postgres, "DROP TABLE t").is_err());
     }
 
     #[test]
     fn a_query_must_start_with_a_keyword() {
-        assert_eq!(read_only_statement(Postgres, "  -- nothing\n"), Err("the query is empty".into()));
-        assert!(read_only_statement(Postgres, "42").unwrap_err().contains("starts with"));
+        assert_eq!(
+            read_only_statement(Postgres, "  -- nothing\n"),
+            Err("the query is empty".into())
+        );
+        assert!(
+            read_only_statement(Postgres, "42")
+                .unwrap_err()
+                .contains("starts with")
+        );
     }
 }

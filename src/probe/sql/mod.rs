@@ -56,7 +56,9 @@ impl Probe for SqlProbe {
     }
 
     async fn measure(&self, ctx: &ProbeContext<'_>) -> Result<Measurement, ProbeError> {
-        let target = ctx.target().ok_or_else(|| ProbeError::new("an sql check needs a target or a url"))?;
+        let target = ctx
+            .target()
+            .ok_or_else(|| ProbeError::new("an sql check needs a target or a url"))?;
         let url = target
             .spec
             .sql_url()
@@ -133,10 +135,18 @@ pub(crate) struct Reading {
 
 impl Reading {
     /// Reads the picked cells of one row with a backend's `decode` (column index → value or NULL).
-    pub fn of_row(picked: &Picked, decode: impl Fn(usize) -> Result<Option<Value>, String>) -> Result<Reading, ProbeError> {
+    pub fn of_row(
+        picked: &Picked,
+        decode: impl Fn(usize) -> Result<Option<Value>, String>,
+    ) -> Result<Reading, ProbeError> {
         let value = decode(picked.value).map_err(ProbeError)?;
         let series = match picked.series {
-            Some(i) => Some(decode(i).map_err(ProbeError)?.map(|v| v.as_text()).unwrap_or_else(|| "NULL".into())),
+            Some(i) => Some(
+                decode(i)
+                    .map_err(ProbeError)?
+                    .map(|v| v.as_text())
+                    .unwrap_or_else(|| "NULL".into()),
+            ),
             None => None,
         };
         Ok(Reading { value, series })
@@ -145,12 +155,17 @@ impl Reading {
 
 /// Samples from the rows: one per row with `series:`, else the first row's value. NULL values give
 /// no sample. A series key seen twice is an error: its baseline would mix two things.
-fn measurement(readings: Vec<Reading>, per_row: bool, rows: Option<&Condition>) -> Result<Measurement, String> {
+fn measurement(
+    readings: Vec<Reading>,
+    per_row: bool,
+    rows: Option<&Condition>,
+) -> Result<Measurement, String> {
     let mut m = Measurement::default();
     if let Some(cond) = rows {
         let count = Value::Num(readings.len() as f64);
         if !cond.matches(&count) {
-            m.failures.push(format!("rows: {} rows, expected {cond}", readings.len()));
+            m.failures
+                .push(format!("rows: {} rows, expected {cond}", readings.len()));
         }
     }
     if !per_row {
@@ -162,7 +177,9 @@ fn measurement(readings: Vec<Reading>, per_row: bool, rows: Option<&Condition>) 
     for r in readings {
         let series = r.series.unwrap_or_default();
         if m.samples.iter().any(|s| s.series == series) {
-            return Err(format!("series: the value {series:?} appears in more than one row; series keys must be unique"));
+            return Err(format!(
+                "series: the value {series:?} appears in more than one row; series keys must be unique"
+            ));
         }
         if let Some(value) = r.value {
             m.samples.push(Sample { series, value });
@@ -195,11 +212,18 @@ impl Deadline {
 
     /// Time left, at least a millisecond (a zero statement timeout means "none" to the databases).
     pub fn remaining(self) -> Duration {
-        self.at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))
+        self.at
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
     }
 
-    pub fn instant(self) -> Instant {
-        self.at
+    /// The statement timeout to give the database: what is left, less a tenth (at most 100 ms), so
+    /// the database stops the statement and says so just before the runner's own timeout would
+    /// cut the check off with a vaguer message.
+    pub fn statement_limit(self) -> Duration {
+        let left = self.remaining();
+        left.saturating_sub((left / 10).min(Duration::from_millis(100)))
+            .max(Duration::from_millis(1))
     }
 
     /// The whole budget as people write it (`1s`).
@@ -233,7 +257,10 @@ pub(crate) async fn connect<C>(
 ) -> Result<C, ProbeError> {
     match tokio::time::timeout(deadline.remaining(), fut).await {
         Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(ProbeError::new(format!("cannot connect to {at}: {}", db_error(e)))),
+        Ok(Err(e)) => Err(ProbeError::new(format!(
+            "cannot connect to {at}: {}",
+            db_error(e)
+        ))),
         Err(_) => Err(deadline.timed_out(&format!("connecting to {at}"))),
     }
 }
@@ -278,7 +305,10 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (bytes[i], hex) {
             (b'%', Some(b)) => {
                 out.push(b);
@@ -295,14 +325,20 @@ fn percent_decode(s: &str) -> String {
 
 /// `host:port` of a database URL, for messages (never the whole URL: it may hold a password).
 pub(crate) fn endpoint(host: &str, port: u16) -> String {
-    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// Text that is not control characters, for columns of types patrol has no decoder for (PostgreSQL
 /// sends enums and domains over text as their label).
 pub(crate) fn printable_text(bytes: &[u8]) -> Option<String> {
     let s = std::str::from_utf8(bytes).ok()?;
-    s.chars().all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r')).then(|| s.to_string())
+    s.chars()
+        .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+        .then(|| s.to_string())
 }
 
 /// A number spelled as text (MySQL DECIMAL arrives as text): `Num` when it parses.
@@ -327,17 +363,48 @@ mod tests {
     #[test]
     fn columns_are_picked_by_name_or_first() {
         let cols: Vec<String> = ["Region", "lag"].iter().map(|s| s.to_string()).collect();
-        let w = Wanted { value: None, series: None };
-        assert_eq!(w.pick(&cols).unwrap(), Picked { value: 0, series: None });
-        let w = Wanted { value: Some("LAG"), series: Some("region") };
-        assert_eq!(w.pick(&cols).unwrap(), Picked { value: 1, series: Some(0) });
-        let err = Wanted { value: Some("delay"), series: None }.pick(&cols).unwrap_err();
-        assert_eq!(err.0, "value: column \"delay\" is not in the result; columns: Region, lag");
+        let w = Wanted {
+            value: None,
+            series: None,
+        };
+        assert_eq!(
+            w.pick(&cols).unwrap(),
+            Picked {
+                value: 0,
+                series: None
+            }
+        );
+        let w = Wanted {
+            value: Some("LAG"),
+            series: Some("region"),
+        };
+        assert_eq!(
+            w.pick(&cols).unwrap(),
+            Picked {
+                value: 1,
+                series: Some(0)
+            }
+        );
+        let err = Wanted {
+            value: Some("delay"),
+            series: None,
+        }
+        .pick(&cols)
+        .unwrap_err();
+        assert_eq!(
+            err.0,
+            "value: column \"delay\" is not in the result; columns: Region, lag"
+        );
     }
 
     #[test]
     fn without_series_only_the_first_row_counts() {
-        let m = measurement(vec![reading(Some(3.0), None), reading(Some(4.0), None)], false, None).unwrap();
+        let m = measurement(
+            vec![reading(Some(3.0), None), reading(Some(4.0), None)],
+            false,
+            None,
+        )
+        .unwrap();
         assert_eq!(m.samples, vec![Sample::single(Value::Num(3.0))]);
         let m = measurement(vec![reading(None, None)], false, None).unwrap();
         assert!(m.samples.is_empty());
@@ -345,11 +412,19 @@ mod tests {
 
     #[test]
     fn series_give_a_sample_per_row_and_skip_nulls() {
-        let rows = vec![reading(Some(1.0), Some("a")), reading(None, Some("b")), reading(Some(2.0), Some("c"))];
+        let rows = vec![
+            reading(Some(1.0), Some("a")),
+            reading(None, Some("b")),
+            reading(Some(2.0), Some("c")),
+        ];
         let m = measurement(rows, true, None).unwrap();
         let series: Vec<&str> = m.samples.iter().map(|s| s.series.as_str()).collect();
         assert_eq!(series, ["a", "c"]);
-        let dup = measurement(vec![reading(Some(1.0), Some("a")), reading(Some(2.0), Some("a"))], true, None);
+        let dup = measurement(
+            vec![reading(Some(1.0), Some("a")), reading(Some(2.0), Some("a"))],
+            true,
+            None,
+        );
         assert!(dup.unwrap_err().contains("more than one row"));
     }
 
@@ -365,7 +440,10 @@ mod tests {
     #[test]
     fn passwords_never_survive_in_messages() {
         let url = "postgres://app:s%40cret!@db:5432/x";
-        assert_eq!(scrub_password("login s@cret! failed (s%40cret!)", url), format!("login {0} failed ({0})", crate::secrets::MASK));
+        assert_eq!(
+            scrub_password("login s@cret! failed (s%40cret!)", url),
+            format!("login {0} failed ({0})", crate::secrets::MASK)
+        );
         assert_eq!(scrub_password("plain", "sqlite://x.db"), "plain");
     }
 }

@@ -1,17 +1,25 @@
 //! PostgreSQL: `BEGIN READ ONLY` + `SET LOCAL statement_timeout`, the statement, `ROLLBACK`.
 
-use std::str::FromStr;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::types::{Oid, PgInterval};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow, PgValueRef, Postgres};
-use sqlx::{AssertSqlSafe, Column, ConnectOptions, Connection, Decode, Executor, Row, SqlSafeStr, Statement, TypeInfo, ValueRef};
+use sqlx::{
+    AssertSqlSafe, Column, ConnectOptions, Connection, Decode, Executor, Row, SqlSafeStr,
+    Statement, TypeInfo, ValueRef,
+};
+use std::str::FromStr;
 
 use super::{Deadline, Reading, Wanted, db_error, endpoint, printable_text};
 use crate::probe::ProbeError;
 use crate::result::Value;
 
 /// Reads the wanted columns of every row `statement` returns, read-only, within `deadline`.
-pub(super) async fn read(url: &str, statement: &str, wanted: &Wanted<'_>, deadline: Deadline) -> Result<Vec<Reading>, ProbeError> {
+pub(super) async fn read(
+    url: &str,
+    statement: &str,
+    wanted: &Wanted<'_>,
+    deadline: Deadline,
+) -> Result<Vec<Reading>, ProbeError> {
     let opts = PgConnectOptions::from_str(url)
         .map_err(|e| ProbeError::new(format!("invalid PostgreSQL URL: {e}")))?
         .disable_statement_logging();
@@ -27,22 +35,42 @@ pub(super) async fn read(url: &str, statement: &str, wanted: &Wanted<'_>, deadli
     result
 }
 
-async fn read_only(conn: &mut PgConnection, statement: &str, wanted: &Wanted<'_>, deadline: Deadline) -> Result<Vec<Reading>, ProbeError> {
-    sqlx::raw_sql("BEGIN READ ONLY").execute(&mut *conn).await.map_err(db_error)?;
-    let ms = deadline.remaining().as_millis();
+async fn read_only(
+    conn: &mut PgConnection,
+    statement: &str,
+    wanted: &Wanted<'_>,
+    deadline: Deadline,
+) -> Result<Vec<Reading>, ProbeError> {
+    sqlx::raw_sql("BEGIN READ ONLY")
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let ms = deadline.statement_limit().as_millis();
     sqlx::raw_sql(AssertSqlSafe(format!("SET LOCAL statement_timeout = {ms}")))
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
     let grace = super::DATABASE_FIRST;
     let prepared = deadline
-        .bound("preparing the query", grace, conn.prepare(AssertSqlSafe(statement).into_sql_str()))
+        .bound(
+            "preparing the query",
+            grace,
+            conn.prepare(AssertSqlSafe(statement).into_sql_str()),
+        )
         .await?;
     // Run before looking at columns: a write has none, and the database's refusal is the message.
-    let rows = deadline.bound("the query", grace, prepared.query().fetch_all(&mut *conn)).await?;
-    let columns: Vec<String> = prepared.columns().iter().map(|c| c.name().to_string()).collect();
+    let rows = deadline
+        .bound("the query", grace, prepared.query().fetch_all(&mut *conn))
+        .await?;
+    let columns: Vec<String> = prepared
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
     let picked = wanted.pick(&columns)?;
-    rows.iter().map(|row| Reading::of_row(&picked, |i| decode(row, i))).collect()
+    rows.iter()
+        .map(|row| Reading::of_row(&picked, |i| decode(row, i)))
+        .collect()
 }
 
 /// One cell as a [`Value`]; `None` for NULL (and JSON null).
@@ -63,7 +91,11 @@ fn decode_value(raw: PgValueRef<'_>, ty: &str) -> Result<Option<Value>, BoxDynEr
         Ok(Some(Value::Text(s.into())))
     }
     match ty {
-        "BOOL" => num(if <bool as Decode<Postgres>>::decode(raw)? { 1.0 } else { 0.0 }),
+        "BOOL" => num(if <bool as Decode<Postgres>>::decode(raw)? {
+            1.0
+        } else {
+            0.0
+        }),
         "INT2" => num(<i16 as Decode<Postgres>>::decode(raw)?.into()),
         "INT4" => num(<i32 as Decode<Postgres>>::decode(raw)?.into()),
         "INT8" => num(<i64 as Decode<Postgres>>::decode(raw)? as f64),
@@ -71,17 +103,28 @@ fn decode_value(raw: PgValueRef<'_>, ty: &str) -> Result<Option<Value>, BoxDynEr
         "FLOAT4" => num(<f32 as Decode<Postgres>>::decode(raw)?.into()),
         "FLOAT8" => num(<f64 as Decode<Postgres>>::decode(raw)?),
         "NUMERIC" => num(numeric(raw.as_bytes()?)?),
-        "INTERVAL" => num(interval_seconds(&<PgInterval as Decode<Postgres>>::decode(raw)?)),
-        "TIMESTAMPTZ" => text(<chrono::DateTime<chrono::Utc> as Decode<Postgres>>::decode(raw)?.to_rfc3339()),
+        "INTERVAL" => num(interval_seconds(&<PgInterval as Decode<Postgres>>::decode(
+            raw,
+        )?)),
+        "TIMESTAMPTZ" => {
+            text(<chrono::DateTime<chrono::Utc> as Decode<Postgres>>::decode(raw)?.to_rfc3339())
+        }
         "TIMESTAMP" => text(<chrono::NaiveDateTime as Decode<Postgres>>::decode(raw)?.to_string()),
         "DATE" => text(<chrono::NaiveDate as Decode<Postgres>>::decode(raw)?.to_string()),
         "TIME" => text(<chrono::NaiveTime as Decode<Postgres>>::decode(raw)?.to_string()),
         "UUID" => text(uuid::Uuid::from_slice(raw.as_bytes()?)?.to_string()),
-        "JSON" | "JSONB" => Ok(json_value(<serde_json::Value as Decode<Postgres>>::decode(raw)?)),
-        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "UNKNOWN" => text(<String as Decode<Postgres>>::decode(raw)?),
+        "JSON" | "JSONB" => Ok(json_value(<serde_json::Value as Decode<Postgres>>::decode(
+            raw,
+        )?)),
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "UNKNOWN" => {
+            text(<String as Decode<Postgres>>::decode(raw)?)
+        }
         _ => match printable_text(raw.as_bytes()?) {
             Some(s) => text(s),
-            None => Err("patrol cannot read this type; cast the column in the query (e.g. col::text)".into()),
+            None => Err(
+                "patrol cannot read this type; cast the column in the query (e.g. col::text)"
+                    .into(),
+            ),
         },
     }
 }
@@ -128,7 +171,9 @@ fn numeric(bytes: &[u8]) -> Result<f64, String> {
         spelled.push_str(&format!("{:04}", word(4 + i)?));
     }
     let exponent = 4 * (weight - ndigits as i64 + 1);
-    format!("{spelled}e{exponent}").parse().map_err(|e| format!("NUMERIC: {e}"))
+    format!("{spelled}e{exponent}")
+        .parse()
+        .map_err(|e| format!("NUMERIC: {e}"))
 }
 
 #[cfg(test)]
@@ -169,8 +214,14 @@ mod tests {
     #[test]
     fn json_scalars_measure() {
         assert_eq!(json_value(serde_json::json!(3)), Some(Value::Num(3.0)));
-        assert_eq!(json_value(serde_json::json!("up")), Some(Value::Text("up".into())));
+        assert_eq!(
+            json_value(serde_json::json!("up")),
+            Some(Value::Text("up".into()))
+        );
         assert_eq!(json_value(serde_json::json!(null)), None);
-        assert_eq!(json_value(serde_json::json!([1])), Some(Value::Text("[1]".into())));
+        assert_eq!(
+            json_value(serde_json::json!([1])),
+            Some(Value::Text("[1]".into()))
+        );
     }
 }

@@ -7,7 +7,10 @@ use std::time::Instant;
 
 use sqlx::error::BoxDynError;
 use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteConnection, SqliteRow, SqliteValueRef};
-use sqlx::{AssertSqlSafe, Column, ConnectOptions, Connection, Decode, Executor, Row, SqlSafeStr, Statement, TypeInfo, ValueRef};
+use sqlx::{
+    AssertSqlSafe, Column, ConnectOptions, Connection, Decode, Executor, Row, SqlSafeStr,
+    Statement, TypeInfo, ValueRef,
+};
 
 use super::{Deadline, Reading, Wanted, db_error, printable_text};
 use crate::probe::ProbeError;
@@ -17,7 +20,12 @@ use crate::result::Value;
 const STEPS_PER_CHECK: i32 = 1000;
 
 /// Reads the wanted columns of every row `statement` returns, read-only, within `deadline`.
-pub(super) async fn read(url: &str, statement: &str, wanted: &Wanted<'_>, deadline: Deadline) -> Result<Vec<Reading>, ProbeError> {
+pub(super) async fn read(
+    url: &str,
+    statement: &str,
+    wanted: &Wanted<'_>,
+    deadline: Deadline,
+) -> Result<Vec<Reading>, ProbeError> {
     let opts = SqliteConnectOptions::from_str(url)
         .map_err(|e| ProbeError::new(format!("invalid SQLite URL: {e}")))?
         .create_if_missing(false)
@@ -35,29 +43,55 @@ pub(super) async fn read(url: &str, statement: &str, wanted: &Wanted<'_>, deadli
     result.map_err(|e| interrupted_is_timeout(e, deadline))
 }
 
-async fn read_only(conn: &mut SqliteConnection, statement: &str, wanted: &Wanted<'_>, deadline: Deadline) -> Result<Vec<Reading>, ProbeError> {
-    sqlx::raw_sql("PRAGMA query_only = ON").execute(&mut *conn).await.map_err(db_error)?;
-    let until: Instant = deadline.instant();
+async fn read_only(
+    conn: &mut SqliteConnection,
+    statement: &str,
+    wanted: &Wanted<'_>,
+    deadline: Deadline,
+) -> Result<Vec<Reading>, ProbeError> {
+    sqlx::raw_sql("PRAGMA query_only = ON")
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let until = Instant::now() + deadline.statement_limit();
     conn.lock_handle()
         .await
         .map_err(db_error)?
         .set_progress_handler(STEPS_PER_CHECK, move || Instant::now() < until);
-    sqlx::raw_sql("BEGIN").execute(&mut *conn).await.map_err(db_error)?;
+    sqlx::raw_sql("BEGIN")
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
     let grace = super::DATABASE_FIRST;
     let prepared = deadline
-        .bound("preparing the query", grace, conn.prepare(AssertSqlSafe(statement).into_sql_str()))
+        .bound(
+            "preparing the query",
+            grace,
+            conn.prepare(AssertSqlSafe(statement).into_sql_str()),
+        )
         .await?;
     // Run before looking at columns: a write has none, and the database's refusal is the message.
-    let rows = deadline.bound("the query", grace, prepared.query().fetch_all(&mut *conn)).await?;
-    let columns: Vec<String> = prepared.columns().iter().map(|c| c.name().to_string()).collect();
+    let rows = deadline
+        .bound("the query", grace, prepared.query().fetch_all(&mut *conn))
+        .await?;
+    let columns: Vec<String> = prepared
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
     let picked = wanted.pick(&columns)?;
-    rows.iter().map(|row| Reading::of_row(&picked, |i| decode(row, i))).collect()
+    rows.iter()
+        .map(|row| Reading::of_row(&picked, |i| decode(row, i)))
+        .collect()
 }
 
 /// SQLite reports the progress handler's stop as a bare "interrupted"; say why.
 fn interrupted_is_timeout(e: ProbeError, deadline: Deadline) -> ProbeError {
-    if e.0.starts_with("interrupted") && Instant::now() >= deadline.instant() {
-        ProbeError::new(format!("statement timeout: the query was interrupted after {}", deadline.total_text()))
+    if e.0.starts_with("interrupted") {
+        ProbeError::new(format!(
+            "statement timeout: the query was interrupted after {}",
+            deadline.total_text()
+        ))
     } else {
         e
     }
@@ -79,7 +113,12 @@ fn decode_value(raw: SqliteValueRef<'_>, ty: &str) -> Result<Option<Value>, BoxD
         "REAL" | "NUMERIC" => Value::Num(<f64 as Decode<Sqlite>>::decode(raw)?),
         "BLOB" => match printable_text(&<Vec<u8> as Decode<Sqlite>>::decode(raw)?) {
             Some(s) => Value::Text(s),
-            None => return Err("binary data patrol cannot show; convert it in the query (e.g. hex(col))".into()),
+            None => {
+                return Err(
+                    "binary data patrol cannot show; convert it in the query (e.g. hex(col))"
+                        .into(),
+                );
+            }
         },
         _ => Value::Text(<String as Decode<Sqlite>>::decode(raw)?),
     }))
