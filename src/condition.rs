@@ -171,19 +171,27 @@ pub fn regex_error(re: &str, e: &regex::Error) -> String {
 }
 
 fn parse_expr(s: &str) -> Result<Expr, String> {
-    let open = s
-        .find('(')
-        .ok_or_else(|| format!("condition {s:?} is not of the form op(args); operators: {}", OPERATORS.join(", ")))?;
+    let open = s.find('(').ok_or_else(|| {
+        format!(
+            "condition {s:?} is not of the form op(args); operators: {}",
+            OPERATORS.join(", ")
+        )
+    })?;
     if !s.ends_with(')') {
         return Err(format!("condition {s:?} lacks its closing parenthesis"));
     }
     let op = s[..open].trim();
-    let args = parse_args(&s[open + 1..s.len() - 1]).map_err(|e| format!("condition {s:?}: {e}"))?;
+    let args =
+        parse_args(&s[open + 1..s.len() - 1]).map_err(|e| format!("condition {s:?}: {e}"))?;
     let arity = |n: usize| -> Result<(), String> {
         if args.len() == n {
             Ok(())
         } else {
-            Err(format!("{op}() takes {n} argument{}, got {}", if n == 1 { "" } else { "s" }, args.len()))
+            Err(format!(
+                "{op}() takes {n} argument{}, got {}",
+                if n == 1 { "" } else { "s" },
+                args.len()
+            ))
         }
     };
     let num = |i: usize| -> Result<f64, String> {
@@ -212,9 +220,17 @@ fn parse_expr(s: &str) -> Result<Expr, String> {
             arity(2)?;
             let (a, b) = (num(0)?, num(1)?);
             if a > b {
-                return Err(format!("{op}({}, {}): the lower bound is above the upper bound", format_number(a), format_number(b)));
+                return Err(format!(
+                    "{op}({}, {}): the lower bound is above the upper bound",
+                    format_number(a),
+                    format_number(b)
+                ));
             }
-            if op == "between" { Expr::Between(a, b) } else { Expr::Outside(a, b) }
+            if op == "between" {
+                Expr::Between(a, b)
+            } else {
+                Expr::Outside(a, b)
+            }
         }
         "in" => {
             if args.is_empty() {
@@ -230,7 +246,10 @@ fn parse_expr(s: &str) -> Result<Expr, String> {
             Expr::Matches(Regex::new(re).map_err(|e| regex_error(re, &e))?)
         }
         other => {
-            return Err(format!("unknown condition operator {other:?}; expected one of {}", OPERATORS.join(", ")));
+            return Err(format!(
+                "unknown condition operator {other:?}; expected one of {}",
+                OPERATORS.join(", ")
+            ));
         }
     })
 }

@@ -56,7 +56,9 @@ pub fn redact_owned(s: String) -> String {
 }
 
 fn percent_encode(s: &str) -> Cow<'_, str> {
-    if s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() * 3);

@@ -17,9 +17,15 @@ fn http_server() -> u16 {
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
-            let app = axum::Router::new().route("/health", axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "UP"})) }));
+            let app = axum::Router::new().route(
+                "/health",
+                axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "UP"})) }),
+            );
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             axum::serve(listener, app).await.unwrap();
         });
@@ -32,10 +38,21 @@ async fn sqlite_db(dir: &Path, rows: &[(&str, f64)]) -> PathBuf {
     let path = dir.join("data.db");
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("CREATE TABLE IF NOT EXISTS gauge (name TEXT PRIMARY KEY, v REAL)").execute(&mut c).await.unwrap();
-    sqlx::query("DELETE FROM gauge").execute(&mut c).await.unwrap();
+    sqlx::query("CREATE TABLE IF NOT EXISTS gauge (name TEXT PRIMARY KEY, v REAL)")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM gauge")
+        .execute(&mut c)
+        .await
+        .unwrap();
     for (name, v) in rows {
-        sqlx::query("INSERT INTO gauge (name, v) VALUES (?, ?)").bind(name).bind(v).execute(&mut c).await.unwrap();
+        sqlx::query("INSERT INTO gauge (name, v) VALUES (?, ?)")
+            .bind(name)
+            .bind(v)
+            .execute(&mut c)
+            .await
+            .unwrap();
     }
     c.close().await.unwrap();
     path
@@ -50,7 +67,10 @@ fn write_rules(dir: &Path, yaml: &str) -> PathBuf {
 
 fn patrol(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(common::patrol_bin());
-    cmd.current_dir(dir).args(args).env_remove("PATROL_STORE").env("NO_COLOR", "1");
+    cmd.current_dir(dir)
+        .args(args)
+        .env_remove("PATROL_STORE")
+        .env("NO_COLOR", "1");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -58,11 +78,18 @@ fn patrol(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
 }
 
 fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 fn gauge_rules(db: &Path, extra: &str) -> String {
@@ -95,15 +122,42 @@ async fn run_prints_json_lines_with_every_field() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_db(dir.path(), &[("a", 1.0), ("b", 2.0)]).await;
     write_rules(dir.path(), &gauge_rules(&db, ""));
-    let out = patrol(dir.path(), &["run", "--format", "json", "--store", "sqlite://store.db"], &[]);
+    let out = patrol(
+        dir.path(),
+        &["run", "--format", "json", "--store", "sqlite://store.db"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 3, "one line per series and check: {lines:#?}");
-    for key in ["check", "kind", "target", "series", "status", "value", "unit", "duration_ms", "message", "baseline", "shadow", "service", "labels", "revision", "started_at"] {
+    for key in [
+        "check",
+        "kind",
+        "target",
+        "series",
+        "status",
+        "value",
+        "unit",
+        "duration_ms",
+        "message",
+        "baseline",
+        "shadow",
+        "service",
+        "labels",
+        "revision",
+        "started_at",
+    ] {
         assert!(lines.iter().all(|l| l.get(key).is_some()), "missing {key}");
     }
     let b = lines.iter().find(|l| l["series"] == "b").unwrap();
-    assert_eq!((b["check"].as_str(), b["value"].as_f64(), b["status"].as_str()), (Some("gauge"), Some(2.0), Some("ok")));
+    assert_eq!(
+        (
+            b["check"].as_str(),
+            b["value"].as_f64(),
+            b["status"].as_str()
+        ),
+        (Some("gauge"), Some(2.0), Some("ok"))
+    );
     assert!(dir.path().join("store.db").exists());
 }
 
@@ -114,13 +168,30 @@ async fn crit_fails_the_run_but_shadow_only_records() {
     write_rules(dir.path(), &gauge_rules(&db, "    crit: gt(5)"));
     let out = patrol(dir.path(), &["run", "--store", "sqlite://s.db"], &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("value 10 matches crit gt(5)"), "{}", text(&out));
+    assert!(
+        text(&out).contains("value 10 matches crit gt(5)"),
+        "{}",
+        text(&out)
+    );
 
-    write_rules(dir.path(), &gauge_rules(&db, "    crit: gt(5)\n    mode: shadow"));
-    let out = patrol(dir.path(), &["run", "--format", "json", "--store", "sqlite://s.db"], &[]);
+    write_rules(
+        dir.path(),
+        &gauge_rules(&db, "    crit: gt(5)\n    mode: shadow"),
+    );
+    let out = patrol(
+        dir.path(),
+        &["run", "--format", "json", "--store", "sqlite://s.db"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let gauge = json_lines(&out).into_iter().find(|l| l["check"] == "gauge").unwrap();
-    assert_eq!((gauge["status"].as_str(), gauge["shadow"].as_bool()), (Some("crit"), Some(true)));
+    let gauge = json_lines(&out)
+        .into_iter()
+        .find(|l| l["check"] == "gauge")
+        .unwrap();
+    assert_eq!(
+        (gauge["status"].as_str(), gauge["shadow"].as_bool()),
+        (Some("crit"), Some(true))
+    );
 }
 
 #[tokio::test]
@@ -128,12 +199,45 @@ async fn selection_by_name_and_tag() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_db(dir.path(), &[("a", 1.0)]).await;
     write_rules(dir.path(), &gauge_rules(&db, ""));
-    let checks = |out: &Output| json_lines(out).iter().map(|l| l["check"].as_str().unwrap().to_string()).collect::<Vec<_>>();
-    let out = patrol(dir.path(), &["run", "--format", "json", "--store", "sqlite://s.db", "--check", "api"], &[]);
+    let checks = |out: &Output| {
+        json_lines(out)
+            .iter()
+            .map(|l| l["check"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let out = patrol(
+        dir.path(),
+        &[
+            "run",
+            "--format",
+            "json",
+            "--store",
+            "sqlite://s.db",
+            "--check",
+            "api",
+        ],
+        &[],
+    );
     assert_eq!(checks(&out), vec!["api"]);
-    let out = patrol(dir.path(), &["run", "--format", "json", "--store", "sqlite://s.db", "--tag", "tier=core"], &[]);
+    let out = patrol(
+        dir.path(),
+        &[
+            "run",
+            "--format",
+            "json",
+            "--store",
+            "sqlite://s.db",
+            "--tag",
+            "tier=core",
+        ],
+        &[],
+    );
     assert_eq!(checks(&out), vec!["gauge"]);
-    let out = patrol(dir.path(), &["run", "--store", "sqlite://s.db", "--check", "nope"], &[]);
+    let out = patrol(
+        dir.path(),
+        &["run", "--store", "sqlite://s.db", "--check", "nope"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("unknown check(s): nope"));
 }
@@ -141,36 +245,81 @@ async fn selection_by_name_and_tag() {
 #[tokio::test]
 async fn invalid_rules_exit_2_and_run_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    write_rules(dir.path(), "checks:\n  - name: x\n    kind: tcp\n    address: 127.0.0.1:1\n    crit: gt(\n");
+    write_rules(
+        dir.path(),
+        "checks:\n  - name: x\n    kind: tcp\n    address: 127.0.0.1:1\n    crit: gt(\n",
+    );
     let out = patrol(dir.path(), &["run", "--store", "sqlite://s.db"], &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("rules/checks.yaml:5:11: error: condition"), "{}", text(&out));
-    assert!(!dir.path().join("s.db").exists(), "nothing may run, not even the store");
+    assert!(
+        text(&out).contains("rules/checks.yaml:5:11: error: condition"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !dir.path().join("s.db").exists(),
+        "nothing may run, not even the store"
+    );
 }
 
 #[tokio::test]
 async fn baselines_survive_between_processes() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_db(dir.path(), &[("a", 10.0)]).await;
-    write_rules(dir.path(), &gauge_rules(&db, "    baseline: {alpha: 0.5, k: 3, warmup: 3}"));
-    let run = || patrol(dir.path(), &["run", "--format", "json", "--store", "sqlite://s.db", "--check", "gauge"], &[]);
+    write_rules(
+        dir.path(),
+        &gauge_rules(&db, "    baseline: {alpha: 0.5, k: 3, warmup: 3}"),
+    );
+    let run = || {
+        patrol(
+            dir.path(),
+            &[
+                "run",
+                "--format",
+                "json",
+                "--store",
+                "sqlite://s.db",
+                "--check",
+                "gauge",
+            ],
+            &[],
+        )
+    };
     for n in 0..4u64 {
         let out = run();
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         let l = &json_lines(&out)[0];
         if n == 0 {
-            assert!(l["baseline"].is_null(), "nothing learned before the first run: {l}");
+            assert!(
+                l["baseline"].is_null(),
+                "nothing learned before the first run: {l}"
+            );
         } else {
-            assert_eq!(l["baseline"]["samples"].as_u64(), Some(n), "run {n} judged against {n} stored samples: {l}");
+            assert_eq!(
+                l["baseline"]["samples"].as_u64(),
+                Some(n),
+                "run {n} judged against {n} stored samples: {l}"
+            );
             assert_eq!(l["baseline"]["mean"].as_f64(), Some(10.0));
         }
     }
     sqlite_db(dir.path(), &[("a", 1000.0)]).await;
     let out = run();
-    assert_eq!(out.status.code(), Some(0), "a baseline warning does not fail the run: {}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a baseline warning does not fail the run: {}",
+        text(&out)
+    );
     let l = &json_lines(&out)[0];
     assert_eq!(l["status"], "warn");
-    assert!(l["message"].as_str().unwrap().starts_with("value 1000 outside baseline [10, 10] (mean 10, σ 0, 4 samples)"), "{l}");
+    assert!(
+        l["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("value 1000 outside baseline [10, 10] (mean 10, σ 0, 4 samples)"),
+        "{l}"
+    );
 }
 
 #[tokio::test]
@@ -204,7 +353,11 @@ checks:
     );
     let env = [("PATROL_TEST_TOKEN", SECRET), ("RUST_LOG", "debug")];
     let outputs = [
-        patrol(dir.path(), &["run", "--format", "json", "--store", "sqlite://s.db"], &env),
+        patrol(
+            dir.path(),
+            &["run", "--format", "json", "--store", "sqlite://s.db"],
+            &env,
+        ),
         patrol(dir.path(), &["run", "--store", "sqlite://s.db"], &env),
         patrol(dir.path(), &["validate", "rules", "--online"], &env),
     ];
@@ -215,10 +368,16 @@ checks:
     let lines = json_lines(&outputs[0]);
     let refused = lines.iter().find(|l| l["check"] == "refused-url").unwrap();
     assert_eq!(refused["status"], "error");
-    assert!(refused["target"].as_str().unwrap().contains("••••••"), "{refused}");
+    assert!(
+        refused["target"].as_str().unwrap().contains("••••••"),
+        "{refused}"
+    );
     let store = std::fs::read(dir.path().join("s.db")).unwrap();
     let needle = SECRET.as_bytes();
-    assert!(!store.windows(needle.len()).any(|w| w == needle), "secret written to the store");
+    assert!(
+        !store.windows(needle.len()).any(|w| w == needle),
+        "secret written to the store"
+    );
 }
 
 #[test]
@@ -227,16 +386,34 @@ fn schema_describes_every_kind() {
     let out = patrol(dir.path(), &["schema"], &[]);
     assert_eq!(out.status.code(), Some(0));
     let schema: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let kinds: Vec<&str> = schema["properties"]["checks"]["items"]["oneOf"].as_array().unwrap().iter().map(|v| v["properties"]["kind"]["const"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = schema["properties"]["checks"]["items"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["properties"]["kind"]["const"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["http", "sql", "redis", "tcp", "tls", "dns"]);
 }
 
 #[test]
 fn validate_prints_the_revision_with_the_git_commit() {
     let dir = tempfile::tempdir().unwrap();
-    write_rules(dir.path(), "checks:\n  - name: x\n    kind: tcp\n    address: 127.0.0.1:1\n");
+    write_rules(
+        dir.path(),
+        "checks:\n  - name: x\n    kind: tcp\n    address: 127.0.0.1:1\n",
+    );
     let git = |args: &[&str]| {
-        let ok = Command::new("git").current_dir(dir.path()).args(args).env("GIT_AUTHOR_NAME", "t").env("GIT_AUTHOR_EMAIL", "t@t").env("GIT_COMMITTER_NAME", "t").env("GIT_COMMITTER_EMAIL", "t@t").output().unwrap().status.success();
+        let ok = Command::new("git")
+            .current_dir(dir.path())
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .output()
+            .unwrap()
+            .status
+            .success();
         assert!(ok, "git {args:?}");
     };
     let before = patrol(dir.path(), &["validate", "rules"], &[]);
@@ -247,6 +424,9 @@ fn validate_prints_the_revision_with_the_git_commit() {
     git(&["commit", "-qm", "rules"]);
     let after = patrol(dir.path(), &["validate", "rules"], &[]);
     let out = text(&after);
-    assert!(out.starts_with("ok: 1 checks, 0 targets in 1 files (revision "), "{out}");
+    assert!(
+        out.starts_with("ok: 1 checks, 0 targets in 1 files (revision "),
+        "{out}"
+    );
     assert!(out.contains("@git:") && !out.contains("-dirty"), "{out}");
 }

@@ -79,7 +79,10 @@ impl BaselineConfig {
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         if !(self.alpha > 0.0 && self.alpha <= 1.0) {
-            out.push(("alpha", format!("alpha must be in (0, 1], got {}", self.alpha)));
+            out.push((
+                "alpha",
+                format!("alpha must be in (0, 1], got {}", self.alpha),
+            ));
         }
         if !(self.k > 0.0 && self.k.is_finite()) {
             out.push(("k", format!("k must be a positive number, got {}", self.k)));

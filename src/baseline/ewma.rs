@@ -133,10 +133,7 @@ mod tests {
     #[test]
     fn nothing_is_anomalous_during_warmup() {
         let mut s = EwmaState::default();
-        let c = BaselineConfig {
-            warmup: 5,
-            ..cfg()
-        };
+        let c = BaselineConfig { warmup: 5, ..cfg() };
         for x in [1.0, 1.0, 1.0, 1.0, 1000.0] {
             assert!(!s.observe(x, &c, Utc::now()).anomalous);
         }
@@ -159,10 +156,7 @@ mod tests {
 
     #[test]
     fn anomalies_are_kept_out_of_learning_unless_asked() {
-        let c = BaselineConfig {
-            warmup: 3,
-            ..cfg()
-        };
+        let c = BaselineConfig { warmup: 3, ..cfg() };
         let mut s = EwmaState::default();
         for x in [10.0, 11.0, 9.0, 10.0] {
             s.observe(x, &c, Utc::now());

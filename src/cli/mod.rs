@@ -20,7 +20,11 @@ pub const EXIT_INVALID: u8 = 2;
 pub const DEFAULT_STORE: &str = "sqlite://patrol.db";
 
 #[derive(Parser, Debug)]
-#[command(name = "patrol", version, about = "Scheduled inspections, dynamic baselines and chaos drills for SRE teams")]
+#[command(
+    name = "patrol",
+    version,
+    about = "Scheduled inspections, dynamic baselines and chaos drills for SRE teams"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -108,13 +112,20 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_INVALID } else { EXIT_OK };
+            let code = if e.use_stderr() {
+                EXIT_INVALID
+            } else {
+                EXIT_OK
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }
     };
     init_tracing();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("patrol: cannot start the async runtime: {e}");
@@ -131,7 +142,10 @@ async fn dispatch(command: Command) -> u8 {
         Command::Run(a) => run::run(a).await,
         Command::Schema => {
             let schema = crate::config::schema::rule_file_schema();
-            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
             EXIT_OK
         }
         Command::Demo(a) => crate::demo::run(a).await,
@@ -141,8 +155,12 @@ async fn dispatch(command: Command) -> u8 {
 /// Logs go to stderr; `RUST_LOG` sets the level (default: warnings). Every log line passes through
 /// the secret redactor: libraries log URLs and errors that may contain substituted credentials.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| RedactingStderr(Vec::new())).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| RedactingStderr(Vec::new()))
+        .try_init();
 }
 
 /// Collects one log event and writes it, redacted, to stderr when the event is complete.
@@ -162,6 +180,9 @@ impl std::io::Write for RedactingStderr {
 impl Drop for RedactingStderr {
     fn drop(&mut self) {
         let text = String::from_utf8_lossy(&self.0);
-        let _ = std::io::Write::write_all(&mut std::io::stderr(), crate::secrets::redact(&text).as_bytes());
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            crate::secrets::redact(&text).as_bytes(),
+        );
     }
 }

@@ -11,7 +11,9 @@ pub fn table(results: &[CheckResult], color: bool) -> String {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(["STATUS", "CHECK", "SERIES", "VALUE", "BASELINE", "TIME", "MESSAGE"]);
+        .set_header([
+            "STATUS", "CHECK", "SERIES", "VALUE", "BASELINE", "TIME", "MESSAGE",
+        ]);
     if !color {
         t.force_no_tty();
     }
@@ -34,7 +36,11 @@ pub fn table(results: &[CheckResult], color: bool) -> String {
 }
 
 fn status_label(r: &CheckResult) -> String {
-    if r.shadow { format!("{} (shadow)", r.status) } else { r.status.to_string() }
+    if r.shadow {
+        format!("{} (shadow)", r.status)
+    } else {
+        r.status.to_string()
+    }
 }
 
 fn status_color(s: Status) -> Color {
@@ -56,7 +62,12 @@ fn value_text(r: &CheckResult) -> String {
 
 fn band_text(r: &CheckResult) -> String {
     match &r.baseline {
-        Some(b) => format!("[{}, {}] n={}", format_number(b.lower), format_number(b.upper), b.samples),
+        Some(b) => format!(
+            "[{}, {}] n={}",
+            format_number(b.lower),
+            format_number(b.upper),
+            b.samples
+        ),
         None => String::new(),
     }
 }

@@ -19,7 +19,10 @@ pub async fn run(args: RunArgs) -> u8 {
             for p in &problems {
                 eprintln!("{p}");
             }
-            eprintln!("{} problem(s) in the rules; nothing was run", problems.len());
+            eprintln!(
+                "{} problem(s) in the rules; nothing was run",
+                problems.len()
+            );
             return EXIT_INVALID;
         }
     };
@@ -67,14 +70,20 @@ pub async fn run(args: RunArgs) -> u8 {
             }
         }
     }
-    if outcome.failed() { EXIT_FAILED } else { EXIT_OK }
+    if outcome.failed() {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
 }
 
 /// A progress bar on stderr that shows itself only on a terminal and only once the run has
 /// taken a second (quick runs stay quiet).
 fn progress_bar(len: u64) -> ProgressBar {
     let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {pos}/{len} checks [{bar:30}] {elapsed}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {pos}/{len} checks [{bar:30}] {elapsed}")
+    {
         pb.set_style(style.progress_chars("=> "));
     }
     if std::io::stderr().is_terminal() {

@@ -8,7 +8,11 @@ use super::{EXIT_INVALID, EXIT_OK, ValidateArgs, ValidateFormat};
 use crate::config::{self, Diagnostic, RuleSet};
 
 pub async fn validate(args: ValidateArgs) -> u8 {
-    let paths = if args.paths.is_empty() { vec![PathBuf::from("rules")] } else { args.paths };
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from("rules")]
+    } else {
+        args.paths
+    };
     let (rules, mut problems) = match config::load(&paths) {
         Ok(r) => (Some(r), Vec::new()),
         Err(d) => (None, d),
@@ -20,7 +24,11 @@ pub async fn validate(args: ValidateArgs) -> u8 {
         ValidateFormat::Text => print_text(rules.as_ref(), &problems),
         ValidateFormat::Json => print_json(rules.as_ref(), &problems),
     }
-    if problems.is_empty() { EXIT_OK } else { EXIT_INVALID }
+    if problems.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_INVALID
+    }
 }
 
 fn print_text(rules: Option<&RuleSet>, problems: &[Diagnostic]) {
@@ -35,7 +43,11 @@ fn print_text(rules: Option<&RuleSet>, problems: &[Diagnostic]) {
             r.files.len(),
             r.revision
         ),
-        _ => eprintln!("{} problem{} found", problems.len(), if problems.len() == 1 { "" } else { "s" }),
+        _ => eprintln!(
+            "{} problem{} found",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        ),
     }
 }
 

@@ -155,10 +155,10 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
             NodeValue::Int(i) => visitor.visit_i64(*i),
             NodeValue::Float(f) => visitor.visit_f64(*f),
             NodeValue::Str(s) => visitor.visit_str(s),
-            NodeValue::Seq(items) => visitor.visit_seq(SeqDe {
-                iter: items.iter(),
-            }),
-            NodeValue::Map(_) => return self.visit_map_node(visitor).map_err(|e: DeError| e.at(loc)),
+            NodeValue::Seq(items) => visitor.visit_seq(SeqDe { iter: items.iter() }),
+            NodeValue::Map(_) => {
+                return self.visit_map_node(visitor).map_err(|e: DeError| e.at(loc));
+            }
         };
         r.map_err(|e: DeError| e.at(loc))
     }
@@ -194,7 +194,9 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         visitor: V,
     ) -> Result<V::Value, DeError> {
         let loc = self.node.loc;
-        visitor.visit_newtype_struct(self).map_err(|e: DeError| e.at(loc))
+        visitor
+            .visit_newtype_struct(self)
+            .map_err(|e: DeError| e.at(loc))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -225,9 +227,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         let loc = self.node.loc;
         match &self.node.value {
             NodeValue::Null => visitor.visit_seq(SeqDe { iter: [].iter() }),
-            NodeValue::Seq(items) => visitor.visit_seq(SeqDe {
-                iter: items.iter(),
-            }),
+            NodeValue::Seq(items) => visitor.visit_seq(SeqDe { iter: items.iter() }),
             _ => Err(self.invalid_type(&visitor)),
         }
         .map_err(|e: DeError| e.at(loc))

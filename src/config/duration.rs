@@ -9,16 +9,17 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     if let Ok(secs) = t.parse::<f64>() {
         return seconds(secs);
     }
-    humantime::parse_duration(t).map_err(|e| {
-        format!("invalid duration {t:?}: {e} (write e.g. 500ms, 10s, 5m, 1h30m)")
-    })
+    humantime::parse_duration(t)
+        .map_err(|e| format!("invalid duration {t:?}: {e} (write e.g. 500ms, 10s, 5m, 1h30m)"))
 }
 
 fn seconds(secs: f64) -> Result<Duration, String> {
     if secs.is_finite() && secs >= 0.0 {
         Ok(Duration::from_secs_f64(secs))
     } else {
-        Err(format!("invalid duration {secs}: must be a non-negative number of seconds"))
+        Err(format!(
+            "invalid duration {secs}: must be a non-negative number of seconds"
+        ))
     }
 }
 
@@ -101,7 +102,11 @@ mod tests {
         assert_eq!(parse("1m30s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse("2").unwrap(), Duration::from_secs(2));
-        assert!(parse("ten seconds").unwrap_err().contains("invalid duration"));
+        assert!(
+            parse("ten seconds")
+                .unwrap_err()
+                .contains("invalid duration")
+        );
         assert!(parse("-1").is_err());
     }
 }

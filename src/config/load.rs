@@ -61,7 +61,11 @@ pub fn load_with_env(paths: &[PathBuf], env: &dyn Env) -> Result<RuleSet, Vec<Di
                     Err(e) => diags.push(Diagnostic::new(file, e.loc, e.message)),
                 }
             }
-            Err(e) => diags.push(Diagnostic::new(file, Loc { line: 1, col: 1 }, format!("cannot read: {e}"))),
+            Err(e) => diags.push(Diagnostic::new(
+                file,
+                Loc { line: 1, col: 1 },
+                format!("cannot read: {e}"),
+            )),
         }
     }
     let vars = collect_vars(&mut docs, env, &mut diags);
@@ -93,7 +97,11 @@ fn discover(paths: &[PathBuf], diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
         } else if p.is_file() {
             out.push(p.clone());
         } else {
-            diags.push(Diagnostic::new(p, Loc { line: 1, col: 1 }, "no such file or directory"));
+            diags.push(Diagnostic::new(
+                p,
+                Loc { line: 1, col: 1 },
+                "no such file or directory",
+            ));
         }
     }
     out.sort();
@@ -102,10 +110,14 @@ fn discover(paths: &[PathBuf], diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
-        let hidden = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let hidden = p
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
         if hidden {
             continue;
         }
@@ -139,7 +151,10 @@ impl RuleDoc {
                         diags.push(Diagnostic::new(
                             file,
                             k.loc,
-                            format!("unknown top-level key `{name}`; expected one of {}", TOP_LEVEL.join(", ")),
+                            format!(
+                                "unknown top-level key `{name}`; expected one of {}",
+                                TOP_LEVEL.join(", ")
+                            ),
                         ));
                     }
                 }
@@ -148,7 +163,11 @@ impl RuleDoc {
                 diags.push(Diagnostic::new(
                     file,
                     root.loc,
-                    format!("a rule file is a mapping with {}, found {}", TOP_LEVEL.join(", "), root.type_name()),
+                    format!(
+                        "a rule file is a mapping with {}, found {}",
+                        TOP_LEVEL.join(", "),
+                        root.type_name()
+                    ),
                 ));
                 return None;
             }
@@ -179,15 +198,31 @@ impl RuleDoc {
         match self.section(key) {
             None => &[],
             Some(n) => n.as_map().unwrap_or_else(|| {
-                diags.push(self.diag(n.loc, format!("`{key}` must be a mapping, found {}", n.type_name())));
+                diags.push(self.diag(
+                    n.loc,
+                    format!("`{key}` must be a mapping, found {}", n.type_name()),
+                ));
                 &[]
             }),
         }
     }
 
-    fn substitute(&mut self, env: &dyn Env, vars: &BTreeMap<String, String>, diags: &mut Vec<Diagnostic>) {
-        let base_dir = self.file.parent().map(Path::to_path_buf).unwrap_or_default();
-        let sub = Substituter { env, vars, base_dir: &base_dir };
+    fn substitute(
+        &mut self,
+        env: &dyn Env,
+        vars: &BTreeMap<String, String>,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        let base_dir = self
+            .file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let sub = Substituter {
+            env,
+            vars,
+            base_dir: &base_dir,
+        };
         let mut errors = Vec::new();
         if let NodeValue::Map(entries) = &mut self.root.value {
             for (k, v) in entries.iter_mut() {
@@ -201,23 +236,37 @@ impl RuleDoc {
 }
 
 /// `vars:` of every file, substituted from the environment (vars may not reference vars).
-fn collect_vars(docs: &mut [RuleDoc], env: &dyn Env, diags: &mut Vec<Diagnostic>) -> BTreeMap<String, String> {
+fn collect_vars(
+    docs: &mut [RuleDoc],
+    env: &dyn Env,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, String> {
     let mut vars = BTreeMap::new();
     let mut seen: HashMap<String, Origin> = HashMap::new();
     let no_vars = BTreeMap::new();
     for doc in docs.iter() {
         let base_dir = doc.file.parent().map(Path::to_path_buf).unwrap_or_default();
-        let sub = Substituter { env, vars: &no_vars, base_dir: &base_dir };
+        let sub = Substituter {
+            env,
+            vars: &no_vars,
+            base_dir: &base_dir,
+        };
         for (k, v) in doc.map_section("vars", diags) {
             let name = k.scalar_text().unwrap_or_default();
             let here = doc.origin(k.loc);
             if let Some(first) = seen.get(&name) {
-                diags.push(doc.diag(k.loc, format!("var `{name}` is defined twice: at {first} and here")));
+                diags.push(doc.diag(
+                    k.loc,
+                    format!("var `{name}` is defined twice: at {first} and here"),
+                ));
                 continue;
             }
             seen.insert(name.clone(), here);
             let Some(text) = v.scalar_text() else {
-                diags.push(doc.diag(v.loc, format!("var `{name}` must be a string, found {}", v.type_name())));
+                diags.push(doc.diag(
+                    v.loc,
+                    format!("var `{name}` must be a string, found {}", v.type_name()),
+                ));
                 continue;
             };
             match sub.expand(&text) {
@@ -239,12 +288,20 @@ fn collect_targets(docs: &[RuleDoc], diags: &mut Vec<Diagnostic>) -> TargetMap {
         for (k, v) in doc.map_section("targets", diags) {
             let name = k.scalar_text().unwrap_or_default();
             if let Some((_, first)) = targets.get(&name) {
-                diags.push(doc.diag(k.loc, format!("target `{name}` is defined twice: at {first} and here")));
+                diags.push(doc.diag(
+                    k.loc,
+                    format!("target `{name}` is defined twice: at {first} and here"),
+                ));
                 continue;
             }
             let base_dir = doc.file.parent().map(Path::to_path_buf).unwrap_or_default();
             if let Some(spec) = parse_target(doc, &name, v, diags) {
-                let target = Target { name: name.clone(), spec, base_dir, origin: Some(doc.origin(k.loc)) };
+                let target = Target {
+                    name: name.clone(),
+                    spec,
+                    base_dir,
+                    origin: Some(doc.origin(k.loc)),
+                };
                 targets.insert(name, (Arc::new(target), doc.origin(k.loc)));
             }
         }
@@ -252,14 +309,31 @@ fn collect_targets(docs: &[RuleDoc], diags: &mut Vec<Diagnostic>) -> TargetMap {
     targets
 }
 
-fn parse_target(doc: &RuleDoc, name: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<TargetSpec> {
+fn parse_target(
+    doc: &RuleDoc,
+    name: &str,
+    node: &Node,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<TargetSpec> {
     if node.as_map().is_none() {
-        diags.push(doc.diag(node.loc, format!("target `{name}` must be a mapping with a kind, found {}", node.type_name())));
+        diags.push(doc.diag(
+            node.loc,
+            format!(
+                "target `{name}` must be a mapping with a kind, found {}",
+                node.type_name()
+            ),
+        ));
         return None;
     }
     let kind = kind_of(doc, node, "target", TargetSpec::KINDS, diags)?;
     let fields = TargetSpec::fields(&kind)?;
-    report_unknown_keys(doc, node, &[fields, &["kind"]], &format!("a {kind} target"), diags);
+    report_unknown_keys(
+        doc,
+        node,
+        &[fields, &["kind"]],
+        &format!("a {kind} target"),
+        diags,
+    );
     match TargetSpec::from_node(&kind, node)? {
         Ok(spec) => Some(spec),
         Err(e) => {
@@ -270,21 +344,42 @@ fn parse_target(doc: &RuleDoc, name: &str, node: &Node, diags: &mut Vec<Diagnost
 }
 
 /// The `kind:` of a mapping, reported when missing or unknown.
-fn kind_of(doc: &RuleDoc, node: &Node, what: &str, kinds: &[&str], diags: &mut Vec<Diagnostic>) -> Option<String> {
+fn kind_of(
+    doc: &RuleDoc,
+    node: &Node,
+    what: &str,
+    kinds: &[&str],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<String> {
     let Some(k) = node.get("kind") else {
-        diags.push(doc.diag(node.loc, format!("{what} needs a `kind`: one of {}", kinds.join(", "))));
+        diags.push(doc.diag(
+            node.loc,
+            format!("{what} needs a `kind`: one of {}", kinds.join(", ")),
+        ));
         return None;
     };
     let kind = k.scalar_text().unwrap_or_default();
     if !kinds.contains(&kind.as_str()) {
-        diags.push(doc.diag(k.loc, format!("unknown {what} kind `{kind}`; expected one of {}", kinds.join(", "))));
+        diags.push(doc.diag(
+            k.loc,
+            format!(
+                "unknown {what} kind `{kind}`; expected one of {}",
+                kinds.join(", ")
+            ),
+        ));
         return None;
     }
     Some(kind)
 }
 
 /// Reports every key of `node` that none of `allowed` lists.
-fn report_unknown_keys(doc: &RuleDoc, node: &Node, allowed: &[&[&str]], what: &str, diags: &mut Vec<Diagnostic>) {
+fn report_unknown_keys(
+    doc: &RuleDoc,
+    node: &Node,
+    allowed: &[&[&str]],
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
     let Some(entries) = node.as_map() else { return };
     for (k, _) in entries {
         let key = k.scalar_text().unwrap_or_default();
@@ -292,7 +387,13 @@ fn report_unknown_keys(doc: &RuleDoc, node: &Node, allowed: &[&[&str]], what: &s
             let mut expected: Vec<&str> = allowed.iter().flat_map(|s| s.iter().copied()).collect();
             expected.sort_unstable();
             expected.dedup();
-            diags.push(doc.diag(k.loc, format!("unknown field `{key}` for {what}; expected one of {}", expected.join(", "))));
+            diags.push(doc.diag(
+                k.loc,
+                format!(
+                    "unknown field `{key}` for {what}; expected one of {}",
+                    expected.join(", ")
+                ),
+            ));
         }
     }
 }
@@ -306,23 +407,40 @@ fn default_fields() -> Vec<&'static str> {
         .collect()
 }
 
-fn collect_checks(docs: &[RuleDoc], targets: &TargetMap, diags: &mut Vec<Diagnostic>) -> Vec<Arc<Check>> {
+fn collect_checks(
+    docs: &[RuleDoc],
+    targets: &TargetMap,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Arc<Check>> {
     let mut checks = Vec::new();
     let mut seen: HashMap<String, Origin> = HashMap::new();
     for doc in docs {
         let defaults = doc_defaults(doc, diags);
-        let Some(list) = doc.section("checks") else { continue };
+        let Some(list) = doc.section("checks") else {
+            continue;
+        };
         let Some(items) = list.as_seq() else {
-            diags.push(doc.diag(list.loc, format!("`checks` must be a list, found {}", list.type_name())));
+            diags.push(doc.diag(
+                list.loc,
+                format!("`checks` must be a list, found {}", list.type_name()),
+            ));
             continue;
         };
         for item in items {
             let merged = with_defaults(item, defaults);
-            let Some(check) = parse_check(doc, &merged, targets, diags) else { continue };
+            let Some(check) = parse_check(doc, &merged, targets, diags) else {
+                continue;
+            };
             let origin = check.origin.clone();
             if let Some(first) = seen.get(check.name()) {
                 let loc = merged.get("name").map_or(merged.loc, |n| n.loc);
-                diags.push(doc.diag(loc, format!("check `{}` is defined twice: at {first} and here", check.name())));
+                diags.push(doc.diag(
+                    loc,
+                    format!(
+                        "check `{}` is defined twice: at {first} and here",
+                        check.name()
+                    ),
+                ));
                 continue;
             }
             seen.insert(check.name().to_string(), origin);
@@ -335,7 +453,10 @@ fn collect_checks(docs: &[RuleDoc], targets: &TargetMap, diags: &mut Vec<Diagnos
 fn doc_defaults<'a>(doc: &'a RuleDoc, diags: &mut Vec<Diagnostic>) -> Option<&'a Node> {
     let node = doc.section("defaults")?;
     if node.as_map().is_none() {
-        diags.push(doc.diag(node.loc, format!("`defaults` must be a mapping, found {}", node.type_name())));
+        diags.push(doc.diag(
+            node.loc,
+            format!("`defaults` must be a mapping, found {}", node.type_name()),
+        ));
         return None;
     }
     report_unknown_keys(doc, node, &[&default_fields()], "defaults", diags);
@@ -347,16 +468,25 @@ const ALTERNATIVES: &[&[&str]] = &[&["schedule", "every"], &["target", "url", "a
 
 /// The check's mapping with every default it does not set itself added.
 fn with_defaults(item: &Node, defaults: Option<&Node>) -> Node {
-    let (Some(defaults), NodeValue::Map(entries)) = (defaults.and_then(Node::as_map), &item.value) else {
+    let (Some(defaults), NodeValue::Map(entries)) = (defaults.and_then(Node::as_map), &item.value)
+    else {
         return item.clone();
     };
-    let sets = |key: &str| entries.iter().any(|(ek, _)| ek.scalar_text().as_deref() == Some(key));
+    let sets = |key: &str| {
+        entries
+            .iter()
+            .any(|(ek, _)| ek.scalar_text().as_deref() == Some(key))
+    };
     let mut merged = entries.clone();
     for (k, v) in defaults {
         let key = k.scalar_text().unwrap_or_default();
         // A check that sets one of a group of alternatives overrides the default of the others too:
         // `schedule` beats a default `every`, an inline `url` beats a default `target`.
-        let group = ALTERNATIVES.iter().find(|g| g.contains(&key.as_str())).copied().unwrap_or(&[]);
+        let group = ALTERNATIVES
+            .iter()
+            .find(|g| g.contains(&key.as_str()))
+            .copied()
+            .unwrap_or(&[]);
         if !sets(&key) && !group.iter().any(|alt| sets(alt)) {
             merged.push((k.clone(), v.clone()));
         }
@@ -364,9 +494,17 @@ fn with_defaults(item: &Node, defaults: Option<&Node>) -> Node {
     Node::new(NodeValue::Map(merged), item.loc)
 }
 
-fn parse_check(doc: &RuleDoc, node: &Node, targets: &TargetMap, diags: &mut Vec<Diagnostic>) -> Option<Check> {
+fn parse_check(
+    doc: &RuleDoc,
+    node: &Node,
+    targets: &TargetMap,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Check> {
     if node.as_map().is_none() {
-        diags.push(doc.diag(node.loc, format!("a check must be a mapping, found {}", node.type_name())));
+        diags.push(doc.diag(
+            node.loc,
+            format!("a check must be a mapping, found {}", node.type_name()),
+        ));
         return None;
     }
     let kind = kind_of(doc, node, "check", ProbeSpec::KINDS, diags)?;
@@ -418,7 +556,10 @@ fn validate_common(c: &CheckCommon, issues: &mut Issues) {
         issues.at(&["timeout"], "timeout must be longer than zero");
     }
     if !(c.weight.is_finite() && c.weight >= 0.0) {
-        issues.at(&["weight"], format!("weight must be a non-negative number, got {}", c.weight));
+        issues.at(
+            &["weight"],
+            format!("weight must be a non-negative number, got {}", c.weight),
+        );
     }
     issues.condition(&["warn"], c.warn.as_ref());
     issues.condition(&["crit"], c.crit.as_ref());
@@ -432,29 +573,61 @@ fn validate_common(c: &CheckCommon, issues: &mut Issues) {
 /// The check's target: named, or made from an inline `url`/`address`. `Some(None)` when the kind
 /// needs none; `None` when there is a problem (reported).
 /// An inline target gets the check's `origin`.
-fn resolve_target(c: &CheckCommon, kind: &str, targets: &TargetMap, origin: &Origin, issues: &mut Issues) -> Option<Option<Arc<Target>>> {
+fn resolve_target(
+    c: &CheckCommon,
+    kind: &str,
+    targets: &TargetMap,
+    origin: &Origin,
+    issues: &mut Issues,
+) -> Option<Option<Arc<Target>>> {
     let accepted = ProbeSpec::target_kinds(kind);
-    let inline = c.url.as_ref().map(|u| ("url", u)).or(c.address.as_ref().map(|a| ("address", a)));
+    let inline = c
+        .url
+        .as_ref()
+        .map(|u| ("url", u))
+        .or(c.address.as_ref().map(|a| ("address", a)));
     match (&c.target, inline) {
         (Some(_), Some((field, _))) => {
-            issues.at_key(&[field], format!("set either `target` or `{field}`, not both"));
+            issues.at_key(
+                &[field],
+                format!("set either `target` or `{field}`, not both"),
+            );
             None
         }
         (Some(name), None) => {
             let Some((t, _)) = targets.get(name) else {
                 let known: Vec<&str> = targets.keys().map(String::as_str).collect();
-                issues.at(&["target"], format!("unknown target `{name}`; defined targets: {}", if known.is_empty() { "none".into() } else { known.join(", ") }));
+                issues.at(
+                    &["target"],
+                    format!(
+                        "unknown target `{name}`; defined targets: {}",
+                        if known.is_empty() {
+                            "none".into()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
                 return None;
             };
             if !accepted.contains(&t.kind()) {
-                issues.at(&["target"], format!("a {kind} check cannot use target `{name}` of kind {}; it needs one of: {}", t.kind(), accepted.join(", ")));
+                issues.at(
+                    &["target"],
+                    format!(
+                        "a {kind} check cannot use target `{name}` of kind {}; it needs one of: {}",
+                        t.kind(),
+                        accepted.join(", ")
+                    ),
+                );
                 return None;
             }
             Some(Some(t.clone()))
         }
         (None, Some((field, value))) => {
             let spec = if field == "address" {
-                Some(TargetSpec::Tcp(super::target::TcpTarget { address: value.clone() }))
+                Some(TargetSpec::Tcp(super::target::TcpTarget {
+                    address: value.clone(),
+                }))
             } else {
                 TargetSpec::from_url(value)
             };
@@ -466,14 +639,23 @@ fn resolve_target(c: &CheckCommon, kind: &str, targets: &TargetMap, origin: &Ori
                     origin: Some(origin.clone()),
                 }))),
                 _ => {
-                    issues.at(&[field], format!("a {kind} check cannot use this {field}; it needs one of: {}", accepted.join(", ")));
+                    issues.at(
+                        &[field],
+                        format!(
+                            "a {kind} check cannot use this {field}; it needs one of: {}",
+                            accepted.join(", ")
+                        ),
+                    );
                     None
                 }
             }
         }
         (None, None) if accepted.is_empty() || kind == "http" => Some(None),
         (None, None) => {
-            issues.at(&["kind"], format!("a {kind} check needs a `target` (or an inline url/address)"));
+            issues.at(
+                &["kind"],
+                format!("a {kind} check needs a `target` (or an inline url/address)"),
+            );
             None
         }
     }
@@ -505,9 +687,16 @@ mod tests {
         assert_eq!(a.target.as_ref().unwrap().name, "127.0.0.1:9");
         let b = rules.check("b").unwrap();
         assert_eq!(b.common.timeout, std::time::Duration::from_secs(1));
-        assert_eq!((b.common.every, b.common.schedule.as_deref()), (None, Some("0 2 * * *")), "schedule overrides a default every");
+        assert_eq!(
+            (b.common.every, b.common.schedule.as_deref()),
+            (None, Some("0 2 * * *")),
+            "schedule overrides a default every"
+        );
         let c = rules.check("c").unwrap();
-        assert_eq!((c.common.service.as_deref(), c.common.timeout), (None, std::time::Duration::from_secs(10)));
+        assert_eq!(
+            (c.common.service.as_deref(), c.common.timeout),
+            (None, std::time::Duration::from_secs(10))
+        );
     }
 
     #[test]
@@ -519,13 +708,20 @@ mod tests {
         .unwrap();
         assert_eq!(rules.targets.len(), 1);
         assert_eq!(rules.checks.len(), 2);
-        assert_eq!(rules.check("t").unwrap().target.as_ref().unwrap().name, "127.0.0.1:1");
+        assert_eq!(
+            rules.check("t").unwrap().target.as_ref().unwrap().name,
+            "127.0.0.1:1"
+        );
         assert_eq!(rules.revision.files.len(), 12);
     }
 
     #[test]
     fn problems_in_several_files_are_all_reported_sorted() {
-        let errs = load_str(&[("a.yaml", "checks:\n  - {name: x, kind: nope}\n"), ("b.yaml", "checks: {}\n")]).unwrap_err();
+        let errs = load_str(&[
+            ("a.yaml", "checks:\n  - {name: x, kind: nope}\n"),
+            ("b.yaml", "checks: {}\n"),
+        ])
+        .unwrap_err();
         assert_eq!(errs.len(), 2, "{errs:#?}");
         assert!(errs[0].file.ends_with("a.yaml") && errs[1].file.ends_with("b.yaml"));
     }

@@ -19,4 +19,4 @@ pub use model::{Check, CheckCommon, Mode, Origin, Severity};
 pub use node::{Loc, Node, NodeValue, PathSeg, parse_yaml, path_text};
 pub use revision::Revision;
 pub use subst::{Env, ProcessEnv, Substituter};
-pub use target::{HttpTarget, RedisTarget, SqlTarget, TcpTarget, Target, TargetSpec, TlsOptions};
+pub use target::{HttpTarget, RedisTarget, SqlTarget, Target, TargetSpec, TcpTarget, TlsOptions};

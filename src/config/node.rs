@@ -215,7 +215,10 @@ fn first_line_of(rendered: &str) -> String {
         _ => line,
     };
     // serde-saphyr's advice is about its API, not about the user's file.
-    let line = line.split(", set DuplicateKeyPolicy").next().unwrap_or(line);
+    let line = line
+        .split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(line);
     format!("YAML syntax: {line}")
 }
 
@@ -276,13 +279,19 @@ impl<'de> Deserialize<'de> for Raw {
                 Ok(Raw::Int(v))
             }
             fn visit_u64<E>(self, v: u64) -> Result<Raw, E> {
-                Ok(i64::try_from(v).map(Raw::Int).unwrap_or(Raw::Float(v as f64)))
+                Ok(i64::try_from(v)
+                    .map(Raw::Int)
+                    .unwrap_or(Raw::Float(v as f64)))
             }
             fn visit_i128<E>(self, v: i128) -> Result<Raw, E> {
-                Ok(i64::try_from(v).map(Raw::Int).unwrap_or(Raw::Float(v as f64)))
+                Ok(i64::try_from(v)
+                    .map(Raw::Int)
+                    .unwrap_or(Raw::Float(v as f64)))
             }
             fn visit_u128<E>(self, v: u128) -> Result<Raw, E> {
-                Ok(i64::try_from(v).map(Raw::Int).unwrap_or(Raw::Float(v as f64)))
+                Ok(i64::try_from(v)
+                    .map(Raw::Int)
+                    .unwrap_or(Raw::Float(v as f64)))
             }
             fn visit_f64<E>(self, v: f64) -> Result<Raw, E> {
                 Ok(Raw::Float(v))

@@ -54,7 +54,11 @@ fn relative_to_roots(roots: &[PathBuf], path: &Path) -> PathBuf {
 
 fn git_commit(root: &Path) -> Option<String> {
     let dir = if root.is_dir() { root } else { root.parent()? };
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -74,7 +78,11 @@ fn git_commit(root: &Path) -> Option<String> {
         .output()
         .ok()
         .is_some_and(|o| o.status.success() && !o.stdout.is_empty());
-    Some(if dirty { format!("{commit}-dirty") } else { commit })
+    Some(if dirty {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    })
 }
 
 #[cfg(test)]
@@ -83,9 +91,18 @@ mod tests {
 
     #[test]
     fn hash_depends_on_content_not_location() {
-        let a = Revision::of(&[PathBuf::from("/x/rules")], &[(PathBuf::from("/x/rules/a.yaml"), b"checks: []".to_vec())]);
-        let b = Revision::of(&[PathBuf::from("/y/rules")], &[(PathBuf::from("/y/rules/a.yaml"), b"checks: []".to_vec())]);
-        let c = Revision::of(&[PathBuf::from("/y/rules")], &[(PathBuf::from("/y/rules/a.yaml"), b"checks: [ ]".to_vec())]);
+        let a = Revision::of(
+            &[PathBuf::from("/x/rules")],
+            &[(PathBuf::from("/x/rules/a.yaml"), b"checks: []".to_vec())],
+        );
+        let b = Revision::of(
+            &[PathBuf::from("/y/rules")],
+            &[(PathBuf::from("/y/rules/a.yaml"), b"checks: []".to_vec())],
+        );
+        let c = Revision::of(
+            &[PathBuf::from("/y/rules")],
+            &[(PathBuf::from("/y/rules/a.yaml"), b"checks: [ ]".to_vec())],
+        );
         assert_eq!(a.files, b.files);
         assert_ne!(a.files, c.files);
         assert_eq!(a.files.len(), 12);

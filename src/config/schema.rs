@@ -22,7 +22,10 @@ pub fn rule_file_schema() -> Value {
         .map(|(kind, own)| merge_kind(kind, &[&resolve(&generator, own.as_value())]))
         .collect();
     let mut defaults = common.clone();
-    if let Some(props) = defaults.get_mut("properties").and_then(Value::as_object_mut) {
+    if let Some(props) = defaults
+        .get_mut("properties")
+        .and_then(Value::as_object_mut)
+    {
         props.remove("name");
         props.remove("kind");
     }
@@ -100,13 +103,22 @@ mod tests {
     #[test]
     fn schema_lists_every_check_kind_with_shared_fields() {
         let s = rule_file_schema();
-        let variants = s["properties"]["checks"]["items"]["oneOf"].as_array().unwrap();
+        let variants = s["properties"]["checks"]["items"]["oneOf"]
+            .as_array()
+            .unwrap();
         assert_eq!(variants.len(), ProbeSpec::KINDS.len());
         let http = variants.iter().find(|v| v["title"] == "http").unwrap();
         for field in ["name", "timeout", "baseline", "request", "expect", "kind"] {
-            assert!(http["properties"].get(field).is_some(), "http lacks {field}");
+            assert!(
+                http["properties"].get(field).is_some(),
+                "http lacks {field}"
+            );
         }
         assert_eq!(http["additionalProperties"], false);
-        assert!(s["properties"]["defaults"]["properties"].get("name").is_none());
+        assert!(
+            s["properties"]["defaults"]["properties"]
+                .get("name")
+                .is_none()
+        );
     }
 }

@@ -55,9 +55,7 @@ impl Substituter<'_> {
                 }),
             },
             NodeValue::Seq(items) => items.iter_mut().for_each(|n| self.apply(n, errors)),
-            NodeValue::Map(entries) => entries
-                .iter_mut()
-                .for_each(|(_, v)| self.apply(v, errors)),
+            NodeValue::Map(entries) => entries.iter_mut().for_each(|(_, v)| self.apply(v, errors)),
             _ => {}
         }
     }
@@ -122,9 +120,11 @@ impl Substituter<'_> {
                 secrets::register(&v);
                 Ok(v)
             }
-            "var" => self.vars.get(name.trim()).cloned().ok_or_else(|| {
-                format!("variable {} is not defined under vars:", name.trim())
-            }),
+            "var" => self
+                .vars
+                .get(name.trim())
+                .cloned()
+                .ok_or_else(|| format!("variable {} is not defined under vars:", name.trim())),
             other => Err(format!(
                 "unknown reference source {other:?} in ${{{reference}}}; use env, file or var"
             )),
@@ -155,25 +155,57 @@ mod tests {
 
     #[test]
     fn references_expand() {
-        assert_eq!(sub(&[("H", "db")], &[], "pg://${env:H}/x").unwrap(), "pg://db/x");
+        assert_eq!(
+            sub(&[("H", "db")], &[], "pg://${env:H}/x").unwrap(),
+            "pg://db/x"
+        );
         assert_eq!(sub(&[], &[], "${env:NOPE:-fallback}").unwrap(), "fallback");
         assert_eq!(sub(&[], &[], "${env:NOPE:-}").unwrap(), "");
-        assert_eq!(sub(&[], &[("region", "eu")], "r-${var:region}").unwrap(), "r-eu");
-        assert_eq!(sub(&[], &[], "cost $5 and $${literal}").unwrap(), "cost $5 and ${literal}");
+        assert_eq!(
+            sub(&[], &[("region", "eu")], "r-${var:region}").unwrap(),
+            "r-eu"
+        );
+        assert_eq!(
+            sub(&[], &[], "cost $5 and $${literal}").unwrap(),
+            "cost $5 and ${literal}"
+        );
     }
 
     #[test]
     fn missing_references_are_errors() {
-        assert!(sub(&[], &[], "${env:NOPE}").unwrap_err().contains("NOPE is not set"));
-        assert!(sub(&[], &[], "${var:x}").unwrap_err().contains("not defined"));
-        assert!(sub(&[], &[], "${vault:x}").unwrap_err().contains("unknown reference source"));
-        assert!(sub(&[], &[], "${env:X").unwrap_err().contains("unterminated"));
-        assert!(sub(&[], &[], "${file:/nonexistent/x}").unwrap_err().contains("cannot read"));
+        assert!(
+            sub(&[], &[], "${env:NOPE}")
+                .unwrap_err()
+                .contains("NOPE is not set")
+        );
+        assert!(
+            sub(&[], &[], "${var:x}")
+                .unwrap_err()
+                .contains("not defined")
+        );
+        assert!(
+            sub(&[], &[], "${vault:x}")
+                .unwrap_err()
+                .contains("unknown reference source")
+        );
+        assert!(
+            sub(&[], &[], "${env:X")
+                .unwrap_err()
+                .contains("unterminated")
+        );
+        assert!(
+            sub(&[], &[], "${file:/nonexistent/x}")
+                .unwrap_err()
+                .contains("cannot read")
+        );
     }
 
     #[test]
     fn substituted_env_values_become_secrets() {
         sub(&[("PW", "zebra-horse-battery")], &[], "${env:PW}").unwrap();
-        assert_eq!(secrets::redact("pw=zebra-horse-battery"), format!("pw={}", secrets::MASK));
+        assert_eq!(
+            secrets::redact("pw=zebra-horse-battery"),
+            format!("pw={}", secrets::MASK)
+        );
     }
 }

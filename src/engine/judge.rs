@@ -37,7 +37,16 @@ pub fn judge(
         Ok(m) => m,
         Err(e) => {
             return Judged {
-                results: vec![result(check, facts, String::new(), None, "", Status::Error, e.0, None)],
+                results: vec![result(
+                    check,
+                    facts,
+                    String::new(),
+                    None,
+                    "",
+                    Status::Error,
+                    e.0,
+                    None,
+                )],
                 baselines: Vec::new(),
             };
         }
@@ -49,18 +58,37 @@ pub fn judge(
             (Status::Crit, m.failures.join("; "))
         };
         return Judged {
-            results: vec![result(check, facts, String::new(), None, &m.unit, status, msg, None)],
+            results: vec![result(
+                check,
+                facts,
+                String::new(),
+                None,
+                &m.unit,
+                status,
+                msg,
+                None,
+            )],
             baselines: Vec::new(),
         };
     }
     let mut out = Judged::default();
     for sample in m.samples {
         let mut state = baselines.get(&sample.series).cloned().unwrap_or_default();
-        let (status, reasons, band, learned) = judge_sample(check, &sample, &m.failures, &mut state, facts.started_at);
+        let (status, reasons, band, learned) =
+            judge_sample(check, &sample, &m.failures, &mut state, facts.started_at);
         if learned {
             out.baselines.push((sample.series.clone(), state));
         }
-        out.results.push(result(check, facts, sample.series, Some(sample.value), &m.unit, status, reasons.join("; "), band));
+        out.results.push(result(
+            check,
+            facts,
+            sample.series,
+            Some(sample.value),
+            &m.unit,
+            status,
+            reasons.join("; "),
+            band,
+        ));
     }
     out
 }

@@ -58,8 +58,16 @@ impl RunOutcome {
 
 /// The checks named by `names` (all when empty) carrying every `k=v` of `tags`.
 /// Unknown names are returned as the error.
-pub fn select_checks(rules: &RuleSet, names: &[String], tags: &[(String, String)]) -> Result<Vec<Arc<Check>>, Vec<String>> {
-    let unknown: Vec<String> = names.iter().filter(|n| rules.check(n).is_none()).cloned().collect();
+pub fn select_checks(
+    rules: &RuleSet,
+    names: &[String],
+    tags: &[(String, String)],
+) -> Result<Vec<Arc<Check>>, Vec<String>> {
+    let unknown: Vec<String> = names
+        .iter()
+        .filter(|n| rules.check(n).is_none())
+        .cloned()
+        .collect();
     if !unknown.is_empty() {
         return Err(unknown);
     }
@@ -73,7 +81,12 @@ pub fn select_checks(rules: &RuleSet, names: &[String], tags: &[(String, String)
 }
 
 /// Runs `checks` once and stores the run.
-pub async fn run_checks(rules: &RuleSet, checks: &[Arc<Check>], store: &Store, opts: &RunOptions) -> Result<RunOutcome, StoreError> {
+pub async fn run_checks(
+    rules: &RuleSet,
+    checks: &[Arc<Check>],
+    store: &Store,
+    opts: &RunOptions,
+) -> Result<RunOutcome, StoreError> {
     let run_id = uuid::Uuid::now_v7().to_string();
     let revision = rules.revision.to_string();
     let started_at = Utc::now();
@@ -88,8 +101,13 @@ pub async fn run_checks(rules: &RuleSet, checks: &[Arc<Check>], store: &Store, o
             .or_insert_with(|| Arc::new(Semaphore::new(opts.per_target.max(1))))
             .clone();
         let series_state = baselines_of(&stored, check.name());
-        let (check, global, run_id, revision, progress) =
-            (check.clone(), global.clone(), run_id.clone(), revision.clone(), opts.on_check_done.clone());
+        let (check, global, run_id, revision, progress) = (
+            check.clone(),
+            global.clone(),
+            run_id.clone(),
+            revision.clone(),
+            opts.on_check_done.clone(),
+        );
         tasks.spawn(async move {
             let _g = global.acquire_owned().await.expect("semaphore open");
             let _t = limit.acquire_owned().await.expect("semaphore open");
@@ -113,7 +131,13 @@ pub async fn run_checks(rules: &RuleSet, checks: &[Arc<Check>], store: &Store, o
         let judged = judged.unwrap_or_else(|| panicked(check, &run_id, &revision));
         results.extend(judged.results);
         updates.extend(judged.baselines.into_iter().map(|(series, state)| {
-            (BaselineKey { check: check.name().to_string(), series }, state)
+            (
+                BaselineKey {
+                    check: check.name().to_string(),
+                    series,
+                },
+                state,
+            )
         }));
     }
     let run = RunRecord {
@@ -136,7 +160,10 @@ fn limit_key(check: &Check) -> String {
     }
 }
 
-fn baselines_of(stored: &HashMap<BaselineKey, EwmaState>, check: &str) -> HashMap<String, EwmaState> {
+fn baselines_of(
+    stored: &HashMap<BaselineKey, EwmaState>,
+    check: &str,
+) -> HashMap<String, EwmaState> {
     stored
         .iter()
         .filter(|(k, _)| k.check == check)
@@ -144,14 +171,22 @@ fn baselines_of(stored: &HashMap<BaselineKey, EwmaState>, check: &str) -> HashMa
         .collect()
 }
 
-async fn run_one(check: &Check, baselines: &HashMap<String, EwmaState>, run_id: &str, revision: &str) -> Judged {
+async fn run_one(
+    check: &Check,
+    baselines: &HashMap<String, EwmaState>,
+    run_id: &str,
+    revision: &str,
+) -> Judged {
     let started_at = Utc::now();
     let t0 = Instant::now();
     let timeout = check.common.timeout;
     let ctx = ProbeContext { check, timeout };
     let outcome = match tokio::time::timeout(timeout, check.probe.measure(&ctx)).await {
         Ok(r) => r,
-        Err(_) => Err(ProbeError::new(format!("timed out after {}", crate::config::duration::format(timeout)))),
+        Err(_) => Err(ProbeError::new(format!(
+            "timed out after {}",
+            crate::config::duration::format(timeout)
+        ))),
     };
     let facts = RunFacts {
         run_id,
@@ -164,6 +199,18 @@ async fn run_one(check: &Check, baselines: &HashMap<String, EwmaState>, run_id: 
 
 /// A probe that panicked still yields a result: patrol never drops a check silently.
 fn panicked(check: &Check, run_id: &str, revision: &str) -> Judged {
-    let facts = RunFacts { run_id, revision, started_at: Utc::now(), duration_ms: 0.0 };
-    judge(check, Err(ProbeError::new("the probe panicked (a bug in patrol; see the log)")), &HashMap::new(), &facts)
+    let facts = RunFacts {
+        run_id,
+        revision,
+        started_at: Utc::now(),
+        duration_ms: 0.0,
+    };
+    judge(
+        check,
+        Err(ProbeError::new(
+            "the probe panicked (a bug in patrol; see the log)",
+        )),
+        &HashMap::new(),
+        &facts,
+    )
 }

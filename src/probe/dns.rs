@@ -89,8 +89,11 @@ impl Probe for DnsProbe {
         let (resolver, server) = self.resolver(ctx.timeout)?;
         let wanted = self.record_type.wire();
         let started = Instant::now();
-        let lookup =
-            tokio::time::timeout(ctx.timeout, resolver.lookup(self.query_name.as_str(), wanted)).await;
+        let lookup = tokio::time::timeout(
+            ctx.timeout,
+            resolver.lookup(self.query_name.as_str(), wanted),
+        )
+        .await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let answers = match lookup {
             Ok(Ok(found)) => Answers {

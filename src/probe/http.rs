@@ -145,6 +145,13 @@ impl Probe for HttpProbe {
         if let HttpValue::Json(p) = &self.value {
             issues.json_path(&["value"], p);
         }
+        // Only what the file itself says can be judged here; a named target is checked when run.
+        let url = self.request.url.as_deref().or(check.url.as_deref());
+        if self.value == HttpValue::CertDaysLeft
+            && url.is_some_and(|u| u.trim().to_ascii_lowercase().starts_with("http://"))
+        {
+            issues.at(&["value"], "cert_days_left needs an https URL");
+        }
         issues.condition(&["expect", "status"], self.expect.status.as_ref());
         issues.condition(&["expect", "latency_ms"], self.expect.latency_ms.as_ref());
         for (path, cond) in &self.expect.json {

@@ -91,7 +91,9 @@ impl ProbeContext<'_> {
 }
 
 /// A check kind's own fields and its way of measuring.
-pub trait Probe: DeserializeOwned + schemars::JsonSchema + Clone + std::fmt::Debug + Send + Sync + 'static {
+pub trait Probe:
+    DeserializeOwned + schemars::JsonSchema + Clone + std::fmt::Debug + Send + Sync + 'static
+{
     /// Target kinds this probe can use; empty when it needs none.
     const TARGET_KINDS: &'static [&'static str];
 
@@ -100,7 +102,10 @@ pub trait Probe: DeserializeOwned + schemars::JsonSchema + Clone + std::fmt::Deb
     fn validate(&self, _check: &CheckCommon, _issues: &mut Issues) {}
 
     /// Measures once. The runner enforces the check's timeout around this as well.
-    fn measure(&self, ctx: &ProbeContext<'_>) -> impl Future<Output = Result<Measurement, ProbeError>> + Send;
+    fn measure(
+        &self,
+        ctx: &ProbeContext<'_>,
+    ) -> impl Future<Output = Result<Measurement, ProbeError>> + Send;
 }
 
 macro_rules! probes {

@@ -32,7 +32,11 @@ mod tests {
         assert!(parse_cron("*/5 * * * 1-5").is_ok());
         assert!(parse_cron("@daily").is_ok());
         assert!(parse_cron("0 0 2 * * *").unwrap_err().contains("6 fields"));
-        assert!(parse_cron("61 * * * *").unwrap_err().contains("invalid cron"));
+        assert!(
+            parse_cron("61 * * * *")
+                .unwrap_err()
+                .contains("invalid cron")
+        );
         assert!(parse_cron("bogus").is_err());
     }
 

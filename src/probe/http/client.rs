@@ -102,6 +102,9 @@ impl Plan {
         }
         let method = Method::from_bytes(req.method.trim().to_ascii_uppercase().as_bytes())
             .map_err(|_| ProbeError::new(format!("invalid HTTP method {:?}", req.method)))?;
+        // The target's headers (often credentials) and trust settings belong to the target's
+        // origin: a `request.url` pointing elsewhere must not receive them.
+        let target = target.filter(|(_, h)| same_origin(&h.url, &url));
         let mut headers = HeaderMap::new();
         if let Some((_, h)) = target {
             add_headers(&mut headers, &h.headers)?;
@@ -216,6 +219,11 @@ pub(super) fn host_port(url: &Url) -> String {
         Some(p) => format!("{host}:{p}"),
         None => host.to_string(),
     }
+}
+
+/// Whether `url` has the scheme, host and port of the target URL `base`.
+fn same_origin(base: &str, url: &Url) -> bool {
+    Url::parse(base).is_ok_and(|b| b.origin() == url.origin())
 }
 
 fn add_headers(
@@ -349,5 +357,14 @@ mod tests {
         assert_eq!(host_port(&url), "example.com:443");
         let url = Url::parse("http://[::1]:8080/").unwrap();
         assert_eq!(host_port(&url), "[::1]:8080");
+    }
+
+    #[test]
+    fn target_settings_stay_with_the_target_origin() {
+        let u = Url::parse("https://api.internal:8443/x").unwrap();
+        assert!(same_origin("https://api.internal:8443/base", &u));
+        assert!(!same_origin("https://api.internal/base", &u));
+        assert!(!same_origin("http://api.internal:8443", &u));
+        assert!(!same_origin("https://other.internal:8443", &u));
     }
 }
