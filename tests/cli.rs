@@ -205,34 +205,16 @@ async fn selection_by_name_and_tag() {
             .map(|l| l["check"].as_str().unwrap().to_string())
             .collect::<Vec<_>>()
     };
-    let out = patrol(
-        dir.path(),
-        &[
-            "run",
-            "--format",
-            "json",
-            "--store",
-            "sqlite://s.db",
-            "--check",
-            "api",
-        ],
-        &[],
-    );
-    assert_eq!(checks(&out), vec!["api"]);
-    let out = patrol(
-        dir.path(),
-        &[
-            "run",
-            "--format",
-            "json",
-            "--store",
-            "sqlite://s.db",
-            "--tag",
-            "tier=core",
-        ],
-        &[],
-    );
-    assert_eq!(checks(&out), vec!["gauge"]);
+    let selected = |extra: &[&str]| {
+        let args = [
+            &["run", "--format", "json", "--store", "sqlite://s.db"],
+            extra,
+        ]
+        .concat();
+        checks(&patrol(dir.path(), &args, &[]))
+    };
+    assert_eq!(selected(&["--check", "api"]), vec!["api"]);
+    assert_eq!(selected(&["--tag", "tier=core"]), vec!["gauge"]);
     let out = patrol(
         dir.path(),
         &["run", "--store", "sqlite://s.db", "--check", "nope"],

@@ -35,40 +35,18 @@ pub fn judge(
 ) -> Judged {
     let m = match outcome {
         Ok(m) => m,
-        Err(e) => {
-            return Judged {
-                results: vec![result(
-                    check,
-                    facts,
-                    String::new(),
-                    None,
-                    "",
-                    Status::Error,
-                    e.0,
-                    None,
-                )],
-                baselines: Vec::new(),
-            };
-        }
+        Err(e) => return without_value(check, facts, "", Status::Error, e.0),
     };
     if m.samples.is_empty() {
-        let (status, msg) = if m.failures.is_empty() {
-            (Status::Ok, "no value measured".to_string())
-        } else {
-            (Status::Crit, m.failures.join("; "))
-        };
-        return Judged {
-            results: vec![result(
+        return match m.failures.is_empty() {
+            true => without_value(
                 check,
                 facts,
-                String::new(),
-                None,
                 &m.unit,
-                status,
-                msg,
-                None,
-            )],
-            baselines: Vec::new(),
+                Status::Ok,
+                "no value measured".into(),
+            ),
+            false => without_value(check, facts, &m.unit, Status::Crit, m.failures.join("; ")),
         };
     }
     let mut out = Judged::default();
@@ -91,6 +69,29 @@ pub fn judge(
         ));
     }
     out
+}
+
+/// The single result of a check that produced no value (an error, or nothing to measure).
+fn without_value(
+    check: &Check,
+    facts: &RunFacts<'_>,
+    unit: &str,
+    status: Status,
+    message: String,
+) -> Judged {
+    Judged {
+        results: vec![result(
+            check,
+            facts,
+            String::new(),
+            None,
+            unit,
+            status,
+            message,
+            None,
+        )],
+        baselines: Vec::new(),
+    }
 }
 
 /// Status and reasons for one sample; learns it into `state` when the check has a baseline.
@@ -171,5 +172,255 @@ fn result(
         revision: facts.revision.to_string(),
         started_at: facts.started_at,
         run_id: facts.run_id.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{RuleSet, load_with_env};
+    use std::collections::BTreeMap;
+
+    fn rules(check_yaml: &str) -> RuleSet {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml =
+            format!("checks:\n  - name: c\n    kind: tcp\n    address: 127.0.0.1:1\n{check_yaml}");
+        std::fs::write(dir.path().join("r.yaml"), yaml).unwrap();
+        load_with_env(&[dir.path().to_path_buf()], &BTreeMap::new()).unwrap()
+    }
+
+    fn facts() -> RunFacts<'static> {
+        RunFacts {
+            run_id: "r1",
+            revision: "rev",
+            started_at: Utc::now(),
+            duration_ms: 1.23456,
+        }
+    }
+
+    fn measured(values: &[(&str, Value)], failures: &[&str]) -> Result<Measurement, ProbeError> {
+        Ok(Measurement {
+            samples: values
+                .iter()
+                .map(|(s, v)| Sample {
+                    series: s.to_string(),
+                    value: v.clone(),
+                })
+                .collect(),
+            unit: "ms".into(),
+            failures: failures.iter().map(|f| f.to_string()).collect(),
+        })
+    }
+
+    fn judge_one(
+        check_yaml: &str,
+        outcome: Result<Measurement, ProbeError>,
+        state: Option<EwmaState>,
+    ) -> Judged {
+        let r = rules(check_yaml);
+        let baselines: HashMap<String, EwmaState> =
+            state.into_iter().map(|s| (String::new(), s)).collect();
+        judge(&r.checks[0], outcome, &baselines, &facts())
+    }
+
+    fn learned(n: u64, mean: f64, var: f64) -> EwmaState {
+        EwmaState {
+            mean,
+            var,
+            samples: n,
+            updated_at: None,
+        }
+    }
+
+    #[test]
+    fn statuses_and_reasons() {
+        let n = |x: f64| Value::Num(x);
+        let cases: Vec<(
+            &str,
+            Result<Measurement, ProbeError>,
+            Option<EwmaState>,
+            Status,
+            &str,
+        )> = vec![
+            ("", measured(&[("", n(5.0))], &[]), None, Status::Ok, ""),
+            (
+                "    crit: gt(10)\n    warn: gt(4)\n",
+                measured(&[("", n(5.0))], &[]),
+                None,
+                Status::Warn,
+                "value 5 matches warn gt(4)",
+            ),
+            (
+                "    crit: gt(4)\n    warn: gt(1)\n",
+                measured(&[("", n(5.0))], &[]),
+                None,
+                Status::Crit,
+                "value 5 matches crit gt(4)",
+            ),
+            (
+                "",
+                measured(&[("", n(5.0))], &["expect.status: got 500"]),
+                None,
+                Status::Crit,
+                "expect.status: got 500",
+            ),
+            (
+                "",
+                Err(ProbeError::new("connection refused")),
+                None,
+                Status::Error,
+                "connection refused",
+            ),
+            (
+                "",
+                measured(&[], &[]),
+                None,
+                Status::Ok,
+                "no value measured",
+            ),
+            (
+                "",
+                measured(&[], &["expect.rows: got 0"]),
+                None,
+                Status::Crit,
+                "expect.rows: got 0",
+            ),
+            (
+                "    baseline: {warmup: 5}\n",
+                measured(&[("", n(50.0))], &[]),
+                Some(learned(5, 10.0, 1.0)),
+                Status::Warn,
+                "value 50 outside baseline [7, 13] (mean 10, σ 1, 5 samples)",
+            ),
+            (
+                "    baseline: {warmup: 5, severity: crit}\n",
+                measured(&[("", n(50.0))], &[]),
+                Some(learned(5, 10.0, 1.0)),
+                Status::Crit,
+                "outside baseline",
+            ),
+            (
+                "    baseline: {warmup: 6}\n",
+                measured(&[("", n(50.0))], &[]),
+                Some(learned(5, 10.0, 1.0)),
+                Status::Ok,
+                "",
+            ),
+            (
+                "    baseline: {warmup: 5}\n",
+                measured(&[("", Value::Text("12".into()))], &[]),
+                Some(learned(5, 10.0, 1.0)),
+                Status::Ok,
+                "",
+            ),
+            (
+                "    warn: eq(\"down\")\n",
+                measured(&[("", Value::Text("down".into()))], &[]),
+                None,
+                Status::Warn,
+                "value down matches warn eq(\"down\")",
+            ),
+        ];
+        for (i, (yaml, outcome, state, status, msg)) in cases.into_iter().enumerate() {
+            let j = judge_one(yaml, outcome, state);
+            assert_eq!(j.results.len(), 1, "case {i}");
+            let r = &j.results[0];
+            assert_eq!(r.status, status, "case {i}: {r:?}");
+            assert!(
+                r.message.contains(msg),
+                "case {i}: {:?} lacks {msg:?}",
+                r.message
+            );
+            assert_eq!(
+                (r.run_id.as_str(), r.revision.as_str(), r.duration_ms),
+                ("r1", "rev", 1.235),
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_reason_is_named_and_the_gravest_status_wins() {
+        let j = judge_one(
+            "    warn: gt(1)\n    baseline: {warmup: 1}\n",
+            measured(
+                &[("", Value::Num(50.0))],
+                &["expect.latency_ms: got 50, want lt(10)"],
+            ),
+            Some(learned(3, 10.0, 1.0)),
+        );
+        let r = &j.results[0];
+        assert_eq!(r.status, Status::Crit);
+        assert_eq!(r.message.split("; ").count(), 3, "{}", r.message);
+        assert!(r.baseline.is_some());
+    }
+
+    #[test]
+    fn each_series_gets_its_own_result_and_baseline() {
+        let r = rules("    baseline: {warmup: 1}\n");
+        let stored: HashMap<String, EwmaState> = [("a".to_string(), learned(4, 10.0, 1.0))].into();
+        let j = judge(
+            &r.checks[0],
+            measured(&[("a", Value::Num(100.0)), ("b", Value::Num(100.0))], &[]),
+            &stored,
+            &facts(),
+        );
+        let by: HashMap<&str, &CheckResult> =
+            j.results.iter().map(|r| (r.series.as_str(), r)).collect();
+        assert_eq!(
+            by["a"].status,
+            Status::Warn,
+            "a has learned 10, 100 is far outside"
+        );
+        assert_eq!(by["b"].status, Status::Ok, "b learns its first sample");
+        // Anomalies stay out of learning; b's first sample is learned.
+        let updated: Vec<&str> = j.baselines.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(updated, ["a", "b"]);
+        assert_eq!(
+            j.baselines[0].1, stored["a"],
+            "the anomaly did not move a's baseline"
+        );
+        assert_eq!(j.baselines[1].1.samples, 1);
+    }
+
+    #[test]
+    fn shadow_checks_record_their_verdict_without_failing() {
+        let j = judge_one(
+            "    mode: shadow\n    crit: gt(1)\n",
+            measured(&[("", Value::Num(5.0))], &[]),
+            None,
+        );
+        let r = &j.results[0];
+        assert_eq!(
+            (r.status, r.shadow, r.fails_run()),
+            (Status::Crit, true, false)
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked_in_messages_and_values() {
+        crate::secrets::register("hunter2-judge-secret");
+        let j = judge_one(
+            "",
+            Err(ProbeError::new("auth failed for hunter2-judge-secret")),
+            None,
+        );
+        assert!(
+            !j.results[0].message.contains("hunter2"),
+            "{}",
+            j.results[0].message
+        );
+        let j = judge_one(
+            "",
+            measured(
+                &[(
+                    "hunter2-judge-secret",
+                    Value::Text("x hunter2-judge-secret".into()),
+                )],
+                &[],
+            ),
+            None,
+        );
+        assert!(!format!("{:?}", j.results[0]).contains("hunter2"));
     }
 }
