@@ -4,6 +4,25 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serializer};
 
+/// JSON Schema of a duration field: text such as `10s`, or a number of seconds.
+pub struct DurationSchema;
+
+impl schemars::JsonSchema for DurationSchema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: 500ms, 10s, 5m, 1h30m, or a number of seconds",
+            "anyOf": [
+                {"type": "string", "pattern": "^\\s*[0-9]"},
+                {"type": "number", "minimum": 0}
+            ]
+        })
+    }
+}
+
 pub fn parse(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if let Ok(secs) = t.parse::<f64>() {

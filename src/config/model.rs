@@ -63,14 +63,14 @@ pub struct CheckCommon {
     pub address: Option<String>,
     /// Longest a single run may take; a slower run is `error`.
     #[serde(default = "default_timeout", with = "super::duration")]
-    #[schemars(with = "String")]
+    #[schemars(with = "super::duration::DurationSchema")]
     pub timeout: Duration,
     /// 5-field cron expression (`*/5 * * * *`), in the daemon's time zone.
     #[serde(default)]
     pub schedule: Option<String>,
     /// Fixed interval instead of a cron schedule (`30s`, `5m`).
     #[serde(default, with = "super::duration::option")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<super::duration::DurationSchema>")]
     pub every: Option<Duration>,
     /// Service whose health score this check feeds.
     #[serde(default)]
