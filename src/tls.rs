@@ -73,9 +73,7 @@ pub fn verifying_config(roots: Arc<RootCertStore>) -> Result<ClientConfig, Strin
 /// A configuration that accepts any certificate (`insecure_skip_verify`). Handshake signatures are
 /// still checked, so the peer must hold the key of the certificate it shows.
 pub fn insecure_config() -> ClientConfig {
-    config_with(Arc::new(AcceptAnyCertificate {
-        provider: provider(),
-    }))
+    config_with(Arc::new(Verifier::new(ChainPolicy::AcceptAny)))
 }
 
 /// A configuration whose handshake succeeds whatever the chain's verdict, and the place that
@@ -84,10 +82,10 @@ pub fn recording_config(
     roots: Arc<RootCertStore>,
 ) -> Result<(ClientConfig, Arc<ChainVerdict>), String> {
     let verdict = Arc::new(ChainVerdict::default());
-    let verifier = RecordingVerifier {
-        inner: webpki_verifier(roots)?,
+    let verifier = Verifier::new(ChainPolicy::Record {
+        webpki: webpki_verifier(roots)?,
         verdict: verdict.clone(),
-    };
+    });
     Ok((config_with(Arc::new(verifier)), verdict))
 }
 
@@ -160,14 +158,37 @@ fn describe_rejection(e: &rustls::Error) -> String {
     }
 }
 
-/// Verifies like the webpki verifier but records the verdict instead of failing the handshake.
+/// What a [`Verifier`] makes of the server's certificate chain.
 #[derive(Debug)]
-struct RecordingVerifier {
-    inner: Arc<WebPkiServerVerifier>,
-    verdict: Arc<ChainVerdict>,
+enum ChainPolicy {
+    /// Accept any certificate (`insecure_skip_verify`).
+    AcceptAny,
+    /// Verify like the webpki verifier but record the verdict instead of failing the handshake.
+    Record {
+        webpki: Arc<WebPkiServerVerifier>,
+        verdict: Arc<ChainVerdict>,
+    },
 }
 
-impl ServerCertVerifier for RecordingVerifier {
+/// The verifier of patrol's own configurations: the chain as its [`ChainPolicy`] says, and
+/// handshake signatures always checked against the presented key, with the provider's algorithms
+/// (the same ones the webpki verifier uses).
+#[derive(Debug)]
+struct Verifier {
+    chain: ChainPolicy,
+    provider: Arc<CryptoProvider>,
+}
+
+impl Verifier {
+    fn new(chain: ChainPolicy) -> Verifier {
+        Verifier {
+            chain,
+            provider: provider(),
+        }
+    }
+}
+
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -176,12 +197,13 @@ impl ServerCertVerifier for RecordingVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let outcome = self
-            .inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-            .map(|_| ())
-            .map_err(|e| describe_rejection(&e));
-        self.verdict.set(outcome);
+        if let ChainPolicy::Record { webpki, verdict } = &self.chain {
+            let outcome = webpki
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+                .map(|_| ())
+                .map_err(|e| describe_rejection(&e));
+            verdict.set(outcome);
+        }
         Ok(ServerCertVerified::assertion())
     }
 
@@ -191,7 +213,8 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -200,58 +223,8 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// Accepts any certificate; checks only that handshake signatures match the presented key.
-#[derive(Debug)]
-struct AcceptAnyCertificate {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        let algorithms = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -1,69 +1,20 @@
-//! `kind: sql` against real PostgreSQL, MariaDB and SQLite files, and `kind: redis` against the
-//! real redis-server: values, series per row, expectations, NULLs, text, timeouts, refused
-//! connections — and writes that fail the check as `error` while the data stays as it was.
+//! `kind: sql` against real PostgreSQL, MariaDB and SQLite files: values, series per row,
+//! expectations, NULLs, text, timeouts, refused connections — and writes that fail the check as
+//! `error` while the data stays as it was.
 
 mod common;
+mod net_support;
 
-use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use patrol::config::{Check, Diagnostic, RuleSet, load_with_env};
-use patrol::engine::{RunFacts, judge};
-use patrol::probe::redis::RedisProbe;
-use patrol::probe::{Measurement, ProbeContext, ProbeError, ProbeSpec, Sample};
+use net_support::{
+    assert_refused_connection, check, check_item, closed_port, judged_error, load_with_url,
+    measure, quick_error, single, verdict,
+};
+use patrol::config::RuleSet;
+use patrol::probe::Sample;
 use patrol::result::{Status, Value};
 use sqlx::{AnyConnection, AssertSqlSafe, Connection};
-
-// ---------------------------------------------------------------- harness
-
-/// Loads rules from YAML written to a fresh folder; `${env:URL}` is `url`.
-fn load(yaml: &str, url: &str) -> Result<RuleSet, Vec<Diagnostic>> {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("rules.yaml"), yaml).unwrap();
-    let env = BTreeMap::from([("URL".to_string(), url.to_string())]);
-    load_with_env(&[dir.path().to_path_buf()], &env)
-}
-
-fn check<'a>(rules: &'a RuleSet, name: &str) -> &'a Check {
-    rules
-        .check(name)
-        .unwrap_or_else(|| panic!("no check {name}"))
-}
-
-async fn measure(check: &Check) -> Result<Measurement, ProbeError> {
-    let ctx = ProbeContext {
-        check,
-        timeout: check.common.timeout,
-    };
-    check.probe.measure(&ctx).await
-}
-
-/// The status and message the engine gives this outcome.
-fn verdict(check: &Check, outcome: Result<Measurement, ProbeError>) -> (Status, String) {
-    let facts = RunFacts {
-        run_id: "test",
-        revision: "test",
-        started_at: chrono::Utc::now(),
-        duration_ms: 0.0,
-    };
-    let judged = judge(check, outcome, &HashMap::new(), &facts);
-    (judged.results[0].status, judged.results[0].message.clone())
-}
-
-/// A port nothing listens on (bound, then released).
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn single(m: &Measurement) -> Option<&Value> {
-    m.samples.first().map(|s| &s.value)
-}
-
-// ---------------------------------------------------------------- sql
 
 /// A database of one backend, seeded with table `t`.
 enum Db {
@@ -143,21 +94,24 @@ impl Db {
 
     /// Rules with one sql check per `(name, query, extra YAML lines)` against this database.
     fn rules(&self, checks: &[(&str, &str, &str)]) -> RuleSet {
-        load(&sql_rules(self.kind(), "3s", checks), self.url()).unwrap_or_else(|d| panic!("{d:?}"))
+        load_with_url(&sql_rules(self.kind(), "3s", checks), self.url())
+            .unwrap_or_else(|d| panic!("{d:?}"))
     }
 }
 
 fn sql_rules(kind: &str, timeout: &str, checks: &[(&str, &str, &str)]) -> String {
     let mut yaml = format!("targets:\n  db: {{ kind: {kind}, url: \"${{env:URL}}\" }}\nchecks:\n");
     for (name, query, extra) in checks {
-        yaml.push_str(&format!(
-            "  - name: {name}\n    kind: sql\n    target: db\n    timeout: {timeout}\n    query: {query:?}\n"
-        ));
-        for line in extra.lines() {
-            yaml.push_str(&format!("    {line}\n"));
-        }
+        yaml.push_str(&check_item(&format!(
+            "name: {name}\nkind: sql\ntarget: db\ntimeout: {timeout}\nquery: {query:?}\n{extra}"
+        )));
     }
     yaml
+}
+
+/// Rules with the single check `c` (`SELECT 1`) against the `kind` database at `url`.
+fn select_one(kind: &str, url: &str) -> RuleSet {
+    load_with_url(&sql_rules(kind, "3s", &[("c", "SELECT 1", "")]), url).unwrap()
 }
 
 /// Three tests per scenario, one per backend.
@@ -249,13 +203,10 @@ async fn rows_expectation(db: Db) {
 
 async fn unknown_column_names_the_columns(db: Db) {
     let rules = db.rules(&[("c", "SELECT region, lag FROM t", "value: delay")]);
-    let c = check(&rules, "c");
-    let err = measure(c).await.unwrap_err();
     assert_eq!(
-        err.0,
+        judged_error(check(&rules, "c")).await,
         "value: column \"delay\" is not in the result; columns: region, lag"
     );
-    assert_eq!(verdict(c, Err(err)).0, Status::Error);
 }
 
 async fn writes_fail_as_error_and_change_nothing(db: Db) {
@@ -306,7 +257,7 @@ async fn statement_timeout_is_an_error(db: Db) {
             "statement timeout: the query was interrupted after 1s",
         ),
     };
-    let rules = load(
+    let rules = load_with_url(
         &sql_rules(db.kind(), "1s", &[("slow", query, "")]),
         db.url(),
     )
@@ -382,7 +333,7 @@ async fn mariadb_types_become_values() {
 
 #[tokio::test]
 async fn refused_connections_are_errors_that_name_the_server_not_the_password() {
-    let port = closed_port();
+    let port = closed_port().await;
     for (kind, url) in [
         (
             "postgres",
@@ -393,20 +344,9 @@ async fn refused_connections_are_errors_that_name_the_server_not_the_password() 
             format!("mysql://root:hunter2-secret@127.0.0.1:{port}/x"),
         ),
     ] {
-        let rules = load(&sql_rules(kind, "3s", &[("c", "SELECT 1", "")]), &url).unwrap();
-        let started = Instant::now();
-        let err = measure(check(&rules, "c")).await.unwrap_err();
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "{kind}: {:?}",
-            started.elapsed()
-        );
-        assert!(
-            err.0
-                .starts_with(&format!("cannot connect to 127.0.0.1:{port}: ")),
-            "{kind}: {err}"
-        );
-        assert!(err.0.to_lowercase().contains("refused"), "{kind}: {err}");
+        let rules = select_one(kind, &url);
+        let err = quick_error(check(&rules, "c"), Duration::from_secs(2), kind).await;
+        assert_refused_connection(&err, port, kind);
         assert!(!err.0.contains("hunter2"), "{kind}: {err}");
     }
 }
@@ -415,12 +355,10 @@ async fn refused_connections_are_errors_that_name_the_server_not_the_password() 
 async fn a_wrong_password_is_an_error_without_the_password() {
     let db = Db::mysql().await;
     let url = db.url().replace("root@", "root:hunter2-secret@");
-    let rules = load(&sql_rules("mysql", "3s", &[("c", "SELECT 1", "")]), &url).unwrap();
-    let c = check(&rules, "c");
-    let err = measure(c).await.unwrap_err();
-    assert!(err.0.contains("Access denied"), "{err}");
-    assert!(!err.0.contains("hunter2"), "{err}");
-    assert_eq!(verdict(c, Err(err)).0, Status::Error);
+    let rules = select_one("mysql", &url);
+    let message = judged_error(check(&rules, "c")).await;
+    assert!(message.contains("Access denied"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
 }
 
 #[tokio::test]
@@ -428,212 +366,8 @@ async fn a_missing_sqlite_file_is_an_error_and_is_not_created() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("absent.sqlite");
     let url = format!("sqlite://{}", path.display());
-    let rules = load(&sql_rules("sqlite", "3s", &[("c", "SELECT 1", "")]), &url).unwrap();
+    let rules = select_one("sqlite", &url);
     let err = measure(check(&rules, "c")).await.unwrap_err();
     assert!(err.0.starts_with("cannot connect to "), "{err}");
     assert!(!path.exists(), "a check must never create the database");
-}
-
-// ---------------------------------------------------------------- redis
-
-/// A key only this test uses, deleted when the test ends (also when it fails).
-struct Key(String);
-
-impl Key {
-    fn new() -> Key {
-        Key(common::unique_name("patrol_t"))
-    }
-}
-
-impl Drop for Key {
-    fn drop(&mut self) {
-        if let Ok(mut c) = redis::Client::open(common::REDIS_URL).and_then(|c| c.get_connection()) {
-            let _: Result<i64, _> = redis::cmd("DEL").arg(&self.0).query(&mut c);
-        }
-    }
-}
-
-fn redis_exec(args: &[&str]) -> redis::Value {
-    let mut c = redis::Client::open(common::REDIS_URL)
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(&mut c).unwrap()
-}
-
-/// Rules with one redis check per `(name, command, extra YAML)` against `url`.
-fn redis_rules(url: &str, checks: &[(&str, &str, &str)]) -> Result<RuleSet, Vec<Diagnostic>> {
-    let mut yaml =
-        String::from("targets:\n  cache: { kind: redis, url: \"${env:URL}\" }\nchecks:\n");
-    for (name, command, extra) in checks {
-        yaml.push_str(&format!("  - name: {name}\n    kind: redis\n    target: cache\n    timeout: 2s\n    command: {command:?}\n"));
-        for line in extra.lines() {
-            yaml.push_str(&format!("    {line}\n"));
-        }
-    }
-    load(&yaml, url)
-}
-
-#[tokio::test]
-async fn redis_ping_dbsize_and_list_length() {
-    let key = Key::new();
-    redis_exec(&["RPUSH", &key.0, "a", "b", "c"]);
-    let llen = format!("LLEN {}", key.0);
-    let rules = redis_rules(
-        common::REDIS_URL,
-        &[
-            ("ping", "PING", ""),
-            ("dbsize", "DBSIZE", ""),
-            ("llen", &llen, ""),
-        ],
-    )
-    .unwrap();
-    let m = measure(check(&rules, "ping")).await.unwrap();
-    assert_eq!(single(&m), Some(&Value::Text("PONG".into())));
-    match measure(check(&rules, "dbsize")).await.unwrap().samples[0].value {
-        Value::Num(n) => assert!(n >= 1.0, "our list is a key: {n}"),
-        ref other => panic!("DBSIZE gave {other:?}"),
-    }
-    let m = measure(check(&rules, "llen")).await.unwrap();
-    assert_eq!(single(&m), Some(&Value::Num(3.0)));
-}
-
-#[tokio::test]
-async fn redis_info_fields_and_missing_ones() {
-    let rules = redis_rules(
-        common::REDIS_URL,
-        &[
-            (
-                "role",
-                "INFO replication",
-                "field: role\ncrit: ne(\"master\")",
-            ),
-            ("clients", "INFO clients", "field: connected_clients"),
-            ("absent", "INFO replication", "field: no_such_field"),
-        ],
-    )
-    .unwrap();
-    let role = check(&rules, "role");
-    let m = measure(role).await.unwrap();
-    assert_eq!(single(&m), Some(&Value::Text("master".into())));
-    assert_eq!(verdict(role, Ok(m)).0, Status::Ok);
-    match measure(check(&rules, "clients")).await.unwrap().samples[0].value {
-        Value::Num(n) => assert!(n >= 1.0, "{n}"),
-        ref other => panic!("connected_clients gave {other:?}"),
-    }
-    let absent = check(&rules, "absent");
-    let m = measure(absent).await.unwrap();
-    assert_eq!(
-        m.failures,
-        vec!["field no_such_field is not in the reply".to_string()]
-    );
-    assert_eq!(
-        verdict(absent, Ok(m)),
-        (
-            Status::Crit,
-            "field no_such_field is not in the reply".to_string()
-        )
-    );
-}
-
-#[tokio::test]
-async fn redis_cluster_info_on_a_plain_server_is_an_error() {
-    let rules = redis_rules(
-        common::REDIS_URL,
-        &[("cluster", "CLUSTER INFO", "field: cluster_state")],
-    )
-    .unwrap();
-    let c = check(&rules, "cluster");
-    let err = measure(c).await.unwrap_err();
-    assert_eq!(
-        err.0,
-        "CLUSTER: ERR This instance has cluster support disabled"
-    );
-    assert_eq!(verdict(c, Err(err)).0, Status::Error);
-}
-
-#[tokio::test]
-async fn redis_nil_is_a_failure_and_numeric_strings_are_numbers() {
-    let key = Key::new();
-    redis_exec(&["SET", &key.0, "42"]);
-    let get = format!("GET {}", key.0);
-    let missing = format!("GET {}_missing", key.0);
-    let rules = redis_rules(
-        common::REDIS_URL,
-        &[("get", &get, ""), ("nil", &missing, "")],
-    )
-    .unwrap();
-    let m = measure(check(&rules, "get")).await.unwrap();
-    assert_eq!(single(&m), Some(&Value::Num(42.0)));
-    let nil = check(&rules, "nil");
-    let m = measure(nil).await.unwrap();
-    assert_eq!(m.failures, vec!["nil reply".to_string()]);
-    assert_eq!(verdict(nil, Ok(m)).0, Status::Crit);
-}
-
-#[tokio::test]
-async fn redis_write_commands_are_rejected_by_validation() {
-    let diags = redis_rules(
-        common::REDIS_URL,
-        &[("w", "SET k v", ""), ("x", "config set maxmemory 1", "")],
-    )
-    .unwrap_err();
-    assert_eq!(diags.len(), 2, "{diags:?}");
-    assert_eq!((diags[0].line, diags[0].column), (8, 14), "{}", diags[0]);
-    assert!(
-        diags[0].message.starts_with("command SET is refused"),
-        "{}",
-        diags[0]
-    );
-    assert!(diags[0].message.contains("writes"), "{}", diags[0]);
-    assert_eq!(diags[1].line, 13, "{}", diags[1]);
-    assert!(
-        diags[1]
-            .message
-            .starts_with("command CONFIG SET is refused"),
-        "{}",
-        diags[1]
-    );
-}
-
-#[tokio::test]
-async fn redis_write_commands_are_refused_at_run_time_too() {
-    let key = Key::new();
-    redis_exec(&["SET", &key.0, "kept"]);
-    let rules = redis_rules(common::REDIS_URL, &[("ping", "PING", "")]).unwrap();
-    let mut sneaky = check(&rules, "ping").clone();
-    sneaky.probe = ProbeSpec::Redis(RedisProbe {
-        command: format!("DEL {}", key.0),
-        field: None,
-    });
-    let err = measure(&sneaky).await.unwrap_err();
-    assert!(err.0.starts_with("command DEL is refused"), "{err}");
-    assert_eq!(redis_exec(&["EXISTS", &key.0]), redis::Value::Int(1));
-}
-
-#[tokio::test]
-async fn redis_refused_connection_is_a_quick_error() {
-    let port = closed_port();
-    let rules = redis_rules(
-        &format!("redis://127.0.0.1:{port}"),
-        &[("ping", "PING", "")],
-    )
-    .unwrap();
-    let started = Instant::now();
-    let err = measure(check(&rules, "ping")).await.unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(
-        err.0
-            .starts_with(&format!("cannot connect to 127.0.0.1:{port}: ")),
-        "{err}"
-    );
-    assert!(err.0.to_lowercase().contains("refused"), "{err}");
 }

@@ -4,7 +4,8 @@
 //!
 //! Each check here is named after the name it resolves (`query_name`), for readable failures.
 
-use std::collections::{BTreeMap, HashMap};
+mod net_support;
+
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -12,9 +13,9 @@ use std::time::{Duration, Instant};
 use hickory_resolver::proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_resolver::proto::rr::rdata::{A, AAAA, CNAME, MX, TXT};
 use hickory_resolver::proto::rr::{Name, RData, Record};
-use patrol::config::{Check, RuleSet, load_with_env};
-use patrol::engine::{RunFacts, judge};
-use patrol::probe::{Measurement, ProbeContext, ProbeError};
+use net_support::{Rules, check, check_item, measure, verdict};
+use patrol::config::RuleSet;
+use patrol::probe::Measurement;
 use patrol::result::{Status, Value};
 use tokio::net::UdpSocket;
 
@@ -22,25 +23,17 @@ use tokio::net::UdpSocket;
 fn zone() -> Vec<Record> {
     let name = |n: &str| Name::from_str(n).unwrap();
     let record = |n: &str, data: RData| Record::from_rdata(name(n), 60, data);
+    let a = |n: &str, ip: &str| record(n, RData::A(A(ip.parse().unwrap())));
     vec![
-        record("app.patrol.test.", RData::A(A("10.0.0.1".parse().unwrap()))),
-        record("app.patrol.test.", RData::A(A("10.0.0.2".parse().unwrap()))),
-        record(
-            "missing.patrol.test.",
-            RData::A(A("10.0.0.3".parse().unwrap())),
-        ),
-        record(
-            "nope.patrol.test.",
-            RData::A(A("10.0.0.4".parse().unwrap())),
-        ),
+        a("app.patrol.test.", "10.0.0.1"),
+        a("app.patrol.test.", "10.0.0.2"),
+        a("missing.patrol.test.", "10.0.0.3"),
+        a("nope.patrol.test.", "10.0.0.4"),
         record(
             "v6.patrol.test.",
             RData::AAAA(AAAA("fd00::7".parse().unwrap())),
         ),
-        record(
-            "v4only.patrol.test.",
-            RData::A(A("10.0.0.5".parse().unwrap())),
-        ),
+        a("v4only.patrol.test.", "10.0.0.5"),
         record(
             "alias.patrol.test.",
             RData::CNAME(CNAME(name("app.patrol.test."))),
@@ -105,43 +98,48 @@ async fn silent_server() -> (UdpSocket, SocketAddr) {
 fn rules(server: SocketAddr, timeout: &str, checks: &[(&str, &str)]) -> RuleSet {
     let mut yaml = String::from("checks:\n");
     for (name, extra) in checks {
-        yaml.push_str(&format!(
-            "  - name: {name}\n    query_name: {name}\n    kind: dns\n    nameserver: \"{server}\"\n    timeout: {timeout}\n"
-        ));
-        for line in extra.lines() {
-            yaml.push_str(&format!("    {line}\n"));
-        }
+        yaml.push_str(&check_item(&format!(
+            "name: {name}\nquery_name: {name}\nkind: dns\nnameserver: \"{server}\"\ntimeout: {timeout}\n{extra}"
+        )));
     }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("dns.yaml"), yaml).unwrap();
-    load_with_env(
-        &[dir.path().to_path_buf()],
-        &BTreeMap::<String, String>::new(),
-    )
-    .unwrap_or_else(|d| panic!("{d:?}"))
+    Rules::new()
+        .file("dns.yaml", &yaml)
+        .try_load()
+        .unwrap_or_else(|d| panic!("{d:?}"))
 }
 
-async fn measure<'a>(
-    rules: &'a RuleSet,
-    name: &str,
-) -> (&'a Check, Result<Measurement, ProbeError>) {
-    let check = rules.check(name).unwrap();
-    let ctx = ProbeContext {
-        check,
-        timeout: check.common.timeout,
-    };
-    (check, check.probe.measure(&ctx).await)
+/// Rules with one dns check per `(name, extra YAML lines)`, all asking a fresh server of [`zone`]
+/// (2 s timeout).
+async fn zone_rules(checks: &[(&str, &str)]) -> RuleSet {
+    rules(dns_server(zone()).await, "2s", checks)
 }
 
-fn verdict(check: &Check, outcome: Result<Measurement, ProbeError>) -> (Status, String) {
-    let facts = RunFacts {
-        run_id: "test",
-        revision: "test",
-        started_at: chrono::Utc::now(),
-        duration_ms: 0.0,
-    };
-    let judged = judge(check, outcome, &HashMap::new(), &facts);
-    (judged.results[0].status, judged.results[0].message.clone())
+/// Measures check `name`, which must resolve in a plausible time, and judges it: its expectation
+/// failures, and the status and message the engine gives it.
+async fn answered(rules: &RuleSet, name: &str) -> (Vec<String>, Status, String) {
+    let check = check(rules, name);
+    let m = measure(check)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    resolve_ms(&m);
+    let failures = m.failures.clone();
+    let (status, message) = verdict(check, Ok(m));
+    (failures, status, message)
+}
+
+/// Asserts that check `name` met its expectations and is `ok`.
+async fn assert_answered_ok(rules: &RuleSet, name: &str) {
+    let (failures, status, _) = answered(rules, name).await;
+    assert!(failures.is_empty(), "{name}: {failures:?}");
+    assert_eq!(status, Status::Ok, "{name}");
+}
+
+/// Asserts that check `name` failed with exactly `failure` and is `crit`; the engine's message.
+async fn assert_answered_crit(rules: &RuleSet, name: &str, failure: &str) -> String {
+    let (failures, status, message) = answered(rules, name).await;
+    assert_eq!(failures, [failure], "{name}");
+    assert_eq!(status, Status::Crit, "{name}");
+    message
 }
 
 /// The resolve time of a measurement, checked to be a plausible number of milliseconds.
@@ -159,123 +157,77 @@ fn resolve_ms(m: &Measurement) -> f64 {
 
 #[tokio::test]
 async fn a_records_are_counted_and_searched() {
-    let server = dns_server(zone()).await;
-    let rules = rules(
-        server,
-        "2s",
-        &[
-            (
-                "app.patrol.test",
-                "record_type: A\nexpect: { answers: eq(2), contains: \"10.0.0.2\" }",
-            ),
-            (
-                "missing.patrol.test",
-                "expect: { answers: ge(1), contains: \"10.9.9.9\" }",
-            ),
-        ],
-    );
-    let (check, outcome) = measure(&rules, "app.patrol.test").await;
-    let m = outcome.unwrap();
-    resolve_ms(&m);
-    assert!(m.failures.is_empty(), "{:?}", m.failures);
-    assert_eq!(verdict(check, Ok(m)).0, Status::Ok);
-
-    let (check, outcome) = measure(&rules, "missing.patrol.test").await;
-    let m = outcome.unwrap();
-    resolve_ms(&m);
-    assert_eq!(
-        m.failures,
-        vec!["contains: no answer contains \"10.9.9.9\" (got 10.0.0.3)".to_string()]
-    );
-    assert_eq!(verdict(check, Ok(m)).0, Status::Crit);
+    let rules = zone_rules(&[
+        (
+            "app.patrol.test",
+            "record_type: A\nexpect: { answers: eq(2), contains: \"10.0.0.2\" }",
+        ),
+        (
+            "missing.patrol.test",
+            "expect: { answers: ge(1), contains: \"10.9.9.9\" }",
+        ),
+    ])
+    .await;
+    assert_answered_ok(&rules, "app.patrol.test").await;
+    let not_contained = "contains: no answer contains \"10.9.9.9\" (got 10.0.0.3)";
+    assert_answered_crit(&rules, "missing.patrol.test", not_contained).await;
 }
 
 #[tokio::test]
 async fn nxdomain_is_zero_answers_and_fails_the_expectation_as_crit() {
-    let server = dns_server(zone()).await;
-    let rules = rules(
-        server,
-        "2s",
-        &[
-            ("ghost.patrol.test", "expect: { answers: ge(1) }"),
-            ("gone.patrol.test", ""),
-        ],
-    );
-    let (check, outcome) = measure(&rules, "ghost.patrol.test").await;
-    let m = outcome.unwrap();
-    resolve_ms(&m);
-    assert_eq!(
-        m.failures,
-        vec!["answers: 0 answers, expected ge(1) (NXDOMAIN)".to_string()]
-    );
-    let (status, message) = verdict(check, Ok(m));
-    assert_eq!(status, Status::Crit);
-    assert!(
-        message.contains("answers: 0 answers, expected ge(1) (NXDOMAIN)"),
-        "{message}"
-    );
+    let rules = zone_rules(&[
+        ("ghost.patrol.test", "expect: { answers: ge(1) }"),
+        ("gone.patrol.test", ""),
+    ])
+    .await;
+    let nxdomain = "answers: 0 answers, expected ge(1) (NXDOMAIN)";
+    let message = assert_answered_crit(&rules, "ghost.patrol.test", nxdomain).await;
+    assert!(message.contains(nxdomain), "{message}");
 
     // Without expectations the name's absence is just a fast answer.
-    let (check, outcome) = measure(&rules, "gone.patrol.test").await;
-    assert_eq!(verdict(check, outcome).0, Status::Ok);
+    let gone = check(&rules, "gone.patrol.test");
+    assert_eq!(verdict(gone, measure(gone).await).0, Status::Ok);
 }
 
 #[tokio::test]
 async fn a_name_without_records_of_the_type_has_zero_answers() {
-    let server = dns_server(zone()).await;
-    let rules = rules(
-        server,
-        "2s",
-        &[(
-            "v4only.patrol.test",
-            "record_type: AAAA\nexpect: { answers: ge(1) }",
-        )],
-    );
-    let (check, outcome) = measure(&rules, "v4only.patrol.test").await;
-    let m = outcome.unwrap();
-    assert_eq!(
-        m.failures,
-        vec!["answers: 0 answers, expected ge(1) (no AAAA records)".to_string()]
-    );
-    assert_eq!(verdict(check, Ok(m)).0, Status::Crit);
+    let rules = zone_rules(&[(
+        "v4only.patrol.test",
+        "record_type: AAAA\nexpect: { answers: ge(1) }",
+    )])
+    .await;
+    let no_aaaa = "answers: 0 answers, expected ge(1) (no AAAA records)";
+    assert_answered_crit(&rules, "v4only.patrol.test", no_aaaa).await;
 }
 
 #[tokio::test]
 async fn every_record_type_is_read() {
-    let server = dns_server(zone()).await;
-    let rules = rules(
-        server,
-        "2s",
-        &[
-            (
-                "v6.patrol.test",
-                "record_type: AAAA\nexpect: { answers: eq(1), contains: \"fd00::7\" }",
-            ),
-            (
-                "alias.patrol.test",
-                "record_type: CNAME\nexpect: { answers: eq(1), contains: \"app.patrol.test\" }",
-            ),
-            (
-                "txt.patrol.test",
-                "record_type: TXT\nexpect: { answers: eq(1), contains: \"v=patrol1\" }",
-            ),
-            (
-                "mx.patrol.test",
-                "record_type: MX\nexpect: { answers: eq(1), contains: \"mail.patrol.test\" }",
-            ),
-        ],
-    );
+    let rules = zone_rules(&[
+        (
+            "v6.patrol.test",
+            "record_type: AAAA\nexpect: { answers: eq(1), contains: \"fd00::7\" }",
+        ),
+        (
+            "alias.patrol.test",
+            "record_type: CNAME\nexpect: { answers: eq(1), contains: \"app.patrol.test\" }",
+        ),
+        (
+            "txt.patrol.test",
+            "record_type: TXT\nexpect: { answers: eq(1), contains: \"v=patrol1\" }",
+        ),
+        (
+            "mx.patrol.test",
+            "record_type: MX\nexpect: { answers: eq(1), contains: \"mail.patrol.test\" }",
+        ),
+    ])
+    .await;
     for name in [
         "v6.patrol.test",
         "alias.patrol.test",
         "txt.patrol.test",
         "mx.patrol.test",
     ] {
-        let (check, outcome) = measure(&rules, name).await;
-        let m = outcome.unwrap_or_else(|e| panic!("{name}: {e}"));
-        resolve_ms(&m);
-        assert!(m.failures.is_empty(), "{name}: {:?}", m.failures);
-        assert_eq!(verdict(check, Ok(m)).0, Status::Ok, "{name}");
+        assert_answered_ok(&rules, name).await;
     }
 }
 
@@ -287,8 +239,9 @@ async fn a_server_that_never_answers_is_an_error() {
         "1s",
         &[("app.patrol.test", "expect: { answers: ge(1) }")],
     );
+    let app = check(&rules, "app.patrol.test");
     let started = Instant::now();
-    let (check, outcome) = measure(&rules, "app.patrol.test").await;
+    let outcome = measure(app).await;
     let took = started.elapsed();
     let err = outcome.unwrap_err();
     assert!(took < Duration::from_millis(2500), "{took:?}");
@@ -296,5 +249,5 @@ async fn a_server_that_never_answers_is_an_error() {
         err.0.contains(&server.to_string()),
         "the message names the server: {err}"
     );
-    assert_eq!(verdict(check, Err(err)).0, Status::Error);
+    assert_eq!(verdict(app, Err(err)).0, Status::Error);
 }

@@ -4,6 +4,7 @@
 mod net_support;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -13,7 +14,12 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{any, get};
-use net_support::{TestCa, check_from, closed_port, judged, measure, run, serve_http, serve_https};
+use net_support::{
+    Rules, TestCa, assert_contains, assert_quicker_than, check_from, check_item, closed_port,
+    judged, load_errors_of, lone_check_yaml, measure, number, run, run_lone, serve_http,
+    serve_https_for,
+};
+use patrol::config::Check;
 use patrol::result::{Status, Value};
 
 fn app() -> Router {
@@ -86,16 +92,24 @@ fn rules(addr: SocketAddr, checks: &str) -> String {
     format!("targets:\n  api: {{ kind: http, url: \"http://{addr}\" }}\nchecks:\n{checks}")
 }
 
+/// The given checks (YAML list items) against target `api`, served by a fresh [`app`].
+async fn api_rules(checks: &str) -> Rules {
+    let addr = server().await;
+    Rules::new().file("r.yaml", &rules(addr, checks))
+}
+
+/// The http check `c` against a fresh [`app`] as target `api`; `fields` are the rest of its YAML
+/// lines (`request: { path: /json }`).
+async fn api_check(fields: &str) -> (Rules, Arc<Check>) {
+    let item = check_item(&format!("name: c\nkind: http\ntarget: api\n{fields}"));
+    let rules = api_rules(&item).await;
+    let check = rules.check("c");
+    (rules, check)
+}
+
 #[tokio::test]
 async fn latency_is_the_default_value_and_2xx_is_ok() {
-    let addr = server().await;
-    let (_r, check) = check_from(
-        &rules(
-            addr,
-            "  - { name: c, kind: http, target: api, request: { path: /json } }\n",
-        ),
-        "c",
-    );
+    let (_r, check) = api_check("request: { path: /json }").await;
     let m = measure(&check).await.unwrap();
     assert_eq!(m.unit, "ms");
     assert!(m.failures.is_empty(), "{:?}", m.failures);
@@ -109,14 +123,7 @@ async fn latency_is_the_default_value_and_2xx_is_ok() {
 
 #[tokio::test]
 async fn status_value_and_default_expectation_reject_5xx() {
-    let addr = server().await;
-    let (_r, check) = check_from(
-        &rules(
-            addr,
-            "  - { name: c, kind: http, target: api, value: status, request: { path: /status/503 } }\n",
-        ),
-        "c",
-    );
+    let (_r, check) = api_check("value: status\nrequest: { path: /status/503 }").await;
     let r = run(&check).await;
     assert_eq!(r.value, Some(Value::Num(503.0)));
     assert_eq!(r.unit, "");
@@ -126,14 +133,12 @@ async fn status_value_and_default_expectation_reject_5xx() {
 
 #[tokio::test]
 async fn explicit_status_expectation_replaces_the_default() {
-    let addr = server().await;
-    let yaml = rules(
-        addr,
+    let rules = api_rules(
         "  - { name: wanted-503, kind: http, target: api, request: { path: /status/503 }, expect: { status: 503 } }\n  \
          - { name: wanted-200, kind: http, target: api, request: { path: /status/404 }, expect: { status: 200 } }\n",
-    );
-    let (rules, ok) = check_from(&yaml, "wanted-503");
-    assert_eq!(run(&ok).await.status, Status::Ok);
+    )
+    .await;
+    assert_eq!(run(&rules.check("wanted-503")).await.status, Status::Ok);
     let r = run(&rules.check("wanted-200")).await;
     assert_eq!(r.status, Status::Crit);
     assert_eq!(r.message, "expect.status: got 404, want eq(200)");
@@ -141,18 +146,16 @@ async fn explicit_status_expectation_replaces_the_default() {
 
 #[tokio::test]
 async fn json_values_by_jsonpath() {
-    let addr = server().await;
-    let yaml = rules(
-        addr,
+    let rules = api_rules(
         r#"  - { name: count, kind: http, target: api, request: { path: /json }, value: "json:$.count", crit: gt(40) }
   - { name: state, kind: http, target: api, request: { path: /json }, value: "json:$.status" }
   - { name: flag, kind: http, target: api, request: { path: /json }, value: "json:$.ok" }
   - { name: first, kind: http, target: api, request: { path: /json }, value: "json:$.items[*].id" }
   - { name: absent, kind: http, target: api, request: { path: /json }, value: "json:$.nope" }
 "#,
-    );
-    let (rules, count) = check_from(&yaml, "count");
-    let r = run(&count).await;
+    )
+    .await;
+    let r = run(&rules.check("count")).await;
     assert_eq!(r.value, Some(Value::Num(42.0)));
     assert_eq!(
         r.status,
@@ -175,16 +178,14 @@ async fn json_values_by_jsonpath() {
 
 #[tokio::test]
 async fn header_and_body_size_values() {
-    let addr = server().await;
-    let yaml = rules(
-        addr,
+    let rules = api_rules(
         r#"  - { name: version, kind: http, target: api, request: { path: /headers }, value: "header:X-Version" }
   - { name: missing, kind: http, target: api, request: { path: /headers }, value: "header:X-Nope" }
   - { name: size, kind: http, target: api, request: { path: /bytes/1234 }, value: body_bytes }
 "#,
-    );
-    let (rules, version) = check_from(&yaml, "version");
-    let r = run(&version).await;
+    )
+    .await;
+    let r = run(&rules.check("version")).await;
     assert_eq!(
         (r.status, r.value),
         (Status::Ok, Some(Value::Text("2.1.0".into())))
@@ -203,21 +204,15 @@ async fn header_and_body_size_values() {
 
 #[tokio::test]
 async fn each_failed_expectation_is_named() {
-    let addr = server().await;
-    let yaml = rules(
-        addr,
-        r#"  - name: c
-    kind: http
-    target: api
-    request: { path: /json }
-    expect:
-      latency_ms: lt(0)
-      json: { "$.status": eq("DOWN"), "$.ratio": "between(0, 0.2)", "$.gone": 1 }
-      body_matches: '"healthy"'
-      headers: { Content-Type: matches("xml"), X-Absent: "1" }
-"#,
-    );
-    let (_r, check) = check_from(&yaml, "c");
+    let (_r, check) = api_check(
+        r#"request: { path: /json }
+expect:
+  latency_ms: lt(0)
+  json: { "$.status": eq("DOWN"), "$.ratio": "between(0, 0.2)", "$.gone": 1 }
+  body_matches: '"healthy"'
+  headers: { Content-Type: matches("xml"), X-Absent: "1" }"#,
+    )
+    .await;
     let m = measure(&check).await.unwrap();
     let f = &m.failures;
     assert_eq!(f.len(), 7, "{f:#?}");
@@ -250,21 +245,15 @@ async fn each_failed_expectation_is_named() {
 
 #[tokio::test]
 async fn met_expectations_leave_the_check_ok() {
-    let addr = server().await;
-    let yaml = rules(
-        addr,
-        r#"  - name: c
-    kind: http
-    target: api
-    request: { path: /headers }
-    expect:
-      status: 200
-      latency_ms: lt(5000)
-      body_matches: "^hello \\w+$"
-      headers: { X-Version: matches("^2\\."), Cache-Control: no-store }
-"#,
-    );
-    let (_r, check) = check_from(&yaml, "c");
+    let (_r, check) = api_check(
+        r#"request: { path: /headers }
+expect:
+  status: 200
+  latency_ms: lt(5000)
+  body_matches: "^hello \\w+$"
+  headers: { X-Version: matches("^2\\."), Cache-Control: no-store }"#,
+    )
+    .await;
     let r = run(&check).await;
     assert_eq!(r.status, Status::Ok, "{}", r.message);
     assert_eq!(r.message, "");
@@ -272,15 +261,13 @@ async fn met_expectations_leave_the_check_ok() {
 
 #[tokio::test]
 async fn redirects_are_followed_unless_disabled() {
-    let addr = server().await;
-    let yaml = rules(
-        addr,
+    let rules = api_rules(
         r#"  - { name: follow, kind: http, target: api, value: status, request: { path: /redirect } }
   - { name: stay, kind: http, target: api, value: status, request: { path: /redirect, follow_redirects: false } }
 "#,
-    );
-    let (rules, follow) = check_from(&yaml, "follow");
-    let r = run(&follow).await;
+    )
+    .await;
+    let r = run(&rules.check("follow")).await;
     assert_eq!((r.status, r.value), (Status::Ok, Some(Value::Num(200.0))));
     let r = run(&rules.check("stay")).await;
     assert_eq!(
@@ -313,7 +300,7 @@ checks:
       json: {{ "$.method": POST, "$.trace": from-request, "$.body": ping body, "$.content_type": text/plain }}
 "#
     );
-    let rules = net_support::Rules::new()
+    let rules = Rules::new()
         .env("API_TOKEN", "tok-123456")
         .file("r.yaml", &yaml);
     let r = run(&rules.check("c")).await;
@@ -325,22 +312,25 @@ checks:
 #[tokio::test]
 async fn request_url_works_without_a_target() {
     let addr = server().await;
-    let yaml = format!(
-        "checks:\n  - {{ name: c, kind: http, value: status, request: {{ url: \"http://{addr}/status/204\" }} }}\n"
-    );
-    let (_r, check) = check_from(&yaml, "c");
-    let r = run(&check).await;
+    let r = run_lone(
+        "c",
+        &format!("kind: http, value: status, request: {{ url: \"http://{addr}/status/204\" }}"),
+    )
+    .await;
     assert_eq!((r.status, r.value), (Status::Ok, Some(Value::Num(204.0))));
 }
 
 #[tokio::test]
 async fn inline_url_is_joined_with_the_path() {
     let addr = server().await;
-    let yaml = format!(
-        "checks:\n  - {{ name: c, kind: http, url: \"http://{addr}/status\", value: status, request: {{ path: \"202\" }} }}\n"
-    );
-    let (_r, check) = check_from(&yaml, "c");
-    assert_eq!(run(&check).await.value, Some(Value::Num(202.0)));
+    let r = run_lone(
+        "c",
+        &format!(
+            "kind: http, url: \"http://{addr}/status\", value: status, request: {{ path: \"202\" }}"
+        ),
+    )
+    .await;
+    assert_eq!(r.value, Some(Value::Num(202.0)));
 }
 
 #[tokio::test]
@@ -349,17 +339,13 @@ async fn connection_refused_is_an_error_without_credentials() {
     let yaml = format!(
         "targets:\n  down: {{ kind: http, url: \"http://admin:${{env:PW}}@127.0.0.1:{port}/x?key=${{env:PW}}\" }}\nchecks:\n  - {{ name: c, kind: http, target: down }}\n"
     );
-    let rules = net_support::Rules::new()
+    let rules = Rules::new()
         .env("PW", "hunter2-secret")
         .file("r.yaml", &yaml);
     let check = rules.check("c");
     let err = measure(&check).await.unwrap_err();
-    assert!(
-        err.0
-            .contains(&format!("request to 127.0.0.1:{port} failed")),
-        "{err}"
-    );
-    assert!(err.0.to_lowercase().contains("connection refused"), "{err}");
+    assert_contains(&err.0, &format!("request to 127.0.0.1:{port} failed"));
+    assert_contains(&err.0.to_lowercase(), "connection refused");
     assert!(
         !err.0.contains("hunter2") && !err.0.contains("admin"),
         "{err}"
@@ -370,56 +356,31 @@ async fn connection_refused_is_an_error_without_credentials() {
 
 #[tokio::test]
 async fn slow_response_times_out_as_error() {
-    let addr = server().await;
-    let (_r, check) = check_from(
-        &rules(
-            addr,
-            "  - { name: c, kind: http, target: api, timeout: 300ms, request: { path: /slow } }\n",
-        ),
-        "c",
-    );
+    let (_r, check) = api_check("timeout: 300ms\nrequest: { path: /slow }").await;
     let t0 = Instant::now();
     let r = run(&check).await;
-    assert!(
-        t0.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        t0.elapsed()
-    );
+    assert_quicker_than(t0, Duration::from_secs(2));
     assert_eq!(r.status, Status::Error);
-    assert!(r.message.contains("timed out"), "{}", r.message);
+    assert_contains(&r.message, "timed out");
 }
 
 #[tokio::test]
 async fn cert_days_left_needs_https() {
-    let addr = server().await;
-    let (_r, check) = check_from(
-        &rules(
-            addr,
-            "  - { name: c, kind: http, target: api, value: cert_days_left }\n",
-        ),
-        "c",
-    );
+    let (_r, check) = api_check("value: cert_days_left").await;
     let err = measure(&check).await.unwrap_err();
-    assert!(err.0.contains("cert_days_left needs an https URL"), "{err}");
+    assert_contains(&err.0, "cert_days_left needs an https URL");
 }
 
 #[tokio::test]
 async fn https_with_untrusted_certificate_is_an_error() {
-    patrol::install_crypto_provider();
-    let ca = TestCa::new();
-    let leaf = ca.leaf(30);
-    let addr = serve_https(app(), &leaf).await;
-    let yaml = format!(
-        "checks:\n  - {{ name: c, kind: http, url: \"https://{addr}\", request: {{ path: /json }} }}\n"
-    );
-    let (_r, check) = check_from(&yaml, "c");
-    let r = run(&check).await;
+    let (addr, _leaf) = serve_https_for(app(), &TestCa::new(), 30).await;
+    let r = run_lone(
+        "c",
+        &format!("kind: http, url: \"https://{addr}\", request: {{ path: /json }}"),
+    )
+    .await;
     assert_eq!(r.status, Status::Error);
-    assert!(
-        r.message.contains(&format!("request to {addr} failed")),
-        "{}",
-        r.message
-    );
+    assert_contains(&r.message, &format!("request to {addr} failed"));
     assert!(
         r.message.contains("UnknownIssuer") || r.message.contains("unknown issuer"),
         "{}",
@@ -429,39 +390,27 @@ async fn https_with_untrusted_certificate_is_an_error() {
 
 #[tokio::test]
 async fn https_insecure_skip_verify_still_reads_the_certificate() {
-    patrol::install_crypto_provider();
-    let leaf = TestCa::new().leaf(30);
-    let addr = serve_https(app(), &leaf).await;
+    let (addr, leaf) = serve_https_for(app(), &TestCa::new(), 30).await;
     let yaml = format!(
         "targets:\n  tls: {{ kind: http, url: \"https://{addr}\", tls: {{ insecure_skip_verify: true }} }}\nchecks:\n  - {{ name: c, kind: http, target: tls, request: {{ path: /json }}, value: cert_days_left, warn: lt(40) }}\n"
     );
     let (_r, check) = check_from(&yaml, "c");
     let r = run(&check).await;
     assert_eq!(r.unit, "days");
-    let Some(Value::Num(days)) = r.value else {
-        panic!("{r:?}")
-    };
-    assert!(
-        (days - leaf.days_left()).abs() < 0.01,
-        "{days} vs {}",
-        leaf.days_left()
-    );
+    leaf.assert_days_left(number(&r.value));
     assert_eq!(r.status, Status::Warn, "{}", r.message);
 }
 
 #[tokio::test]
 async fn https_with_ca_file_relative_to_the_rule_file_verifies() {
-    patrol::install_crypto_provider();
     let ca = TestCa::new();
-    let leaf = ca.leaf(90);
-    let addr = serve_https(app(), &leaf).await;
+    let (addr, leaf) = serve_https_for(app(), &ca, 90).await;
     let yaml = format!(
         "targets:\n  tls: {{ kind: http, url: \"https://{addr}\", tls: {{ ca_file: certs/ca.pem }} }}\nchecks:\n  - {{ name: c, kind: http, target: tls, request: {{ path: /json }}, value: \"json:$.status\", expect: {{ status: 200 }} }}\n  - {{ name: days, kind: http, target: tls, request: {{ path: /json }}, value: cert_days_left }}\n"
     );
-    let rules = net_support::Rules::new();
+    let rules = Rules::new();
     std::fs::create_dir(rules.path().join("certs")).unwrap();
-    std::fs::write(rules.path().join("certs/ca.pem"), ca.pem()).unwrap();
-    let rules = rules.file("r.yaml", &yaml);
+    let rules = rules.file("certs/ca.pem", &ca.pem()).file("r.yaml", &yaml);
     let r = run(&rules.check("c")).await;
     assert_eq!(
         (r.status, r.value),
@@ -470,29 +419,18 @@ async fn https_with_ca_file_relative_to_the_rule_file_verifies() {
         r.message
     );
     let r = run(&rules.check("days")).await;
-    let Some(Value::Num(days)) = r.value else {
-        panic!("{r:?}")
-    };
-    assert!(
-        (days - leaf.days_left()).abs() < 0.01,
-        "{days} vs {}",
-        leaf.days_left()
-    );
+    leaf.assert_days_left(number(&r.value));
 }
 
 #[tokio::test]
 async fn many_checks_share_clients_and_run_concurrently() {
-    let addr = server().await;
     let mut checks = String::new();
     for i in 0..200 {
         checks.push_str(&format!(
             "  - {{ name: c{i}, kind: http, target: api, request: {{ path: /status/200 }} }}\n"
         ));
     }
-    let all = net_support::Rules::new()
-        .file("r.yaml", &rules(addr, &checks))
-        .load()
-        .checks;
+    let all = api_rules(&checks).await.load().checks;
     assert_eq!(all.len(), 200);
     let t0 = Instant::now();
     let results = futures::future::join_all(all.iter().map(|c| run(c))).await;
@@ -501,21 +439,14 @@ async fn many_checks_share_clients_and_run_concurrently() {
         "{:?}",
         results.iter().find(|r| r.status != Status::Ok)
     );
-    assert!(
-        t0.elapsed() < Duration::from_secs(5),
-        "200 checks took {:?}",
-        t0.elapsed()
-    );
+    assert_quicker_than(t0, Duration::from_secs(5));
 }
 
 #[test]
 fn cert_days_left_on_a_plain_http_url_is_rejected_when_loading() {
-    let rules = net_support::Rules::new().file(
-        "r.yaml",
-        "checks:\n  - { name: c, kind: http, url: \"http://127.0.0.1:1\", value: cert_days_left }\n",
-    );
-    let diags =
-        patrol::config::load_with_env(&[rules.path().to_path_buf()], &rules.env).unwrap_err();
-    let text = format!("{diags:?}");
-    assert!(text.contains("cert_days_left needs an https URL"), "{text}");
+    let text = load_errors_of(&lone_check_yaml(
+        "c",
+        "kind: http, url: \"http://127.0.0.1:1\", value: cert_days_left",
+    ));
+    assert_contains(&text, "cert_days_left needs an https URL");
 }

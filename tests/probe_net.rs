@@ -4,12 +4,17 @@
 
 mod net_support;
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
-use net_support::{Rules, TestCa, check_from, closed_port, judged, measure, run, serve_https};
-use patrol::result::{Status, Value};
+use net_support::{
+    Leaf, Rules, TestCa, assert_contains, assert_starts_with, check_from, closed_port,
+    judged_error, load_errors_of, lone_check, lone_check_yaml, measure_lone, number, run, run_lone,
+    serve_https_for,
+};
+use patrol::result::{CheckResult, Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -17,178 +22,140 @@ fn hello() -> Router {
     Router::new().route("/", get(|| async { "hello" }))
 }
 
-fn number(value: &Option<Value>) -> f64 {
-    match value {
-        Some(Value::Num(d)) => *d,
-        other => panic!("expected a number, got {other:?}"),
-    }
+/// An HTTPS server whose leaf (valid `days`) comes from a fresh CA, and rules that trust that CA
+/// (as `ca.pem`), their rule file written by `rule_file` for the server's address.
+async fn trusted_https(days: i64, rule_file: impl FnOnce(SocketAddr) -> String) -> (Rules, Leaf) {
+    let ca = TestCa::new();
+    let (addr, leaf) = serve_https_for(hello(), &ca, days).await;
+    let rules = Rules::new()
+        .file("ca.pem", &ca.pem())
+        .file("r.yaml", &rule_file(addr));
+    (rules, leaf)
+}
+
+/// A rule file whose only check is the tls check `t` of `addr` with `ca_file: ca.pem`; `more`
+/// adds to its YAML flow mapping.
+fn tls_trusting_ca_file(addr: SocketAddr, more: &str) -> String {
+    lone_check_yaml(
+        "t",
+        &format!("kind: tls, address: \"{addr}\", ca_file: ca.pem{more}"),
+    )
 }
 
 #[tokio::test]
 async fn tls_untrusted_chain_is_crit_but_still_reports_days() {
-    patrol::install_crypto_provider();
-    let leaf = TestCa::new().leaf(30);
-    let addr = serve_https(hello(), &leaf).await;
-    let (_r, check) = check_from(
-        &format!("checks:\n  - {{ name: t, kind: tls, address: \"{addr}\" }}\n"),
-        "t",
-    );
-    let r = run(&check).await;
+    let (addr, leaf) = serve_https_for(hello(), &TestCa::new(), 30).await;
+    let r = run_lone("t", &format!("kind: tls, address: \"{addr}\"")).await;
     assert_eq!(r.status, Status::Crit);
     assert_eq!(r.unit, "days");
-    assert!(
-        (number(&r.value) - leaf.days_left()).abs() < 0.01,
-        "{:?} vs {}",
-        r.value,
-        leaf.days_left()
-    );
-    assert!(
-        r.message.starts_with("certificate chain invalid: "),
-        "{}",
-        r.message
-    );
-    assert!(
-        r.message.to_lowercase().contains("unknown issuer"),
-        "{}",
-        r.message
-    );
+    leaf.assert_days_left(number(&r.value));
+    assert_starts_with(&r.message, "certificate chain invalid: ");
+    assert_contains(&r.message.to_lowercase(), "unknown issuer");
 }
 
 #[tokio::test]
 async fn tls_with_ca_file_verifies_and_reports_the_validity() {
-    patrol::install_crypto_provider();
-    let ca = TestCa::new();
-    let leaf = ca.leaf(45);
-    let addr = serve_https(hello(), &leaf).await;
-    let rules = Rules::new()
-        .file("ca.pem", &ca.pem())
-        .file("r.yaml", &format!("checks:\n  - {{ name: t, kind: tls, address: \"{addr}\", ca_file: ca.pem, warn: lt(30) }}\n"));
+    let (rules, leaf) =
+        trusted_https(45, |addr| tls_trusting_ca_file(addr, ", warn: lt(30)")).await;
     let r = run(&rules.check("t")).await;
     assert_eq!(r.status, Status::Ok, "{}", r.message);
     let days = number(&r.value);
-    assert!(
-        (days - leaf.days_left()).abs() < 0.01,
-        "{days} vs {}",
-        leaf.days_left()
-    );
+    leaf.assert_days_left(days);
     assert!(days > 43.0 && days <= 45.0, "{days}");
 }
 
 #[tokio::test]
 async fn tls_wrong_server_name_is_crit() {
-    patrol::install_crypto_provider();
-    let ca = TestCa::new();
-    let addr = serve_https(hello(), &ca.leaf(30)).await;
-    let rules = Rules::new().file("ca.pem", &ca.pem()).file(
-        "r.yaml",
-        &format!(
+    let (rules, _leaf) = trusted_https(30, |addr| {
+        format!(
             "checks:\n  - {{ name: wrong, kind: tls, address: \"{addr}\", ca_file: ca.pem, server_name: api.example.com }}\n  \
              - {{ name: right, kind: tls, address: \"{addr}\", ca_file: ca.pem, server_name: localhost }}\n"
-        ),
-    );
+        )
+    })
+    .await;
     let r = run(&rules.check("wrong")).await;
     assert_eq!(r.status, Status::Crit);
-    assert!(
-        r.message.starts_with("certificate chain invalid: "),
-        "{}",
-        r.message
-    );
-    assert!(r.message.contains("api.example.com"), "{}", r.message);
+    assert_starts_with(&r.message, "certificate chain invalid: ");
+    assert_contains(&r.message, "api.example.com");
     assert_eq!(run(&rules.check("right")).await.status, Status::Ok);
 }
 
 #[tokio::test]
 async fn tls_expired_certificate_has_negative_days_and_is_crit() {
-    patrol::install_crypto_provider();
-    let ca = TestCa::new();
-    let leaf = ca.leaf(-3);
-    let addr = serve_https(hello(), &leaf).await;
-    let rules = Rules::new().file("ca.pem", &ca.pem()).file(
-        "r.yaml",
-        &format!("checks:\n  - {{ name: t, kind: tls, address: \"{addr}\", ca_file: ca.pem }}\n"),
-    );
+    let (rules, leaf) = trusted_https(-3, |addr| tls_trusting_ca_file(addr, "")).await;
     let r = run(&rules.check("t")).await;
     assert_eq!(r.status, Status::Crit);
     let days = number(&r.value);
-    assert!(
-        days < -2.0 && (days - leaf.days_left()).abs() < 0.01,
-        "{days} vs {}",
-        leaf.days_left()
-    );
-    assert!(
-        r.message
-            .starts_with("certificate chain invalid: certificate expired at "),
-        "{}",
-        r.message
+    assert!(days < -2.0, "{days}");
+    leaf.assert_days_left(days);
+    assert_starts_with(
+        &r.message,
+        "certificate chain invalid: certificate expired at ",
     );
 }
 
 #[tokio::test]
 async fn tls_takes_its_address_from_an_http_target() {
-    patrol::install_crypto_provider();
-    let ca = TestCa::new();
-    let leaf = ca.leaf(20);
-    let addr = serve_https(hello(), &leaf).await;
-    let rules = Rules::new().file("ca.pem", &ca.pem()).file(
-        "r.yaml",
-        &format!("targets:\n  site: {{ kind: http, url: \"https://{addr}/health\" }}\nchecks:\n  - {{ name: t, kind: tls, target: site, ca_file: ca.pem }}\n"),
-    );
+    let (rules, leaf) = trusted_https(20, |addr| {
+        format!(
+            "targets:\n  site: {{ kind: http, url: \"https://{addr}/health\" }}\nchecks:\n  - {{ name: t, kind: tls, target: site, ca_file: ca.pem }}\n"
+        )
+    })
+    .await;
     let r = run(&rules.check("t")).await;
     assert_eq!(r.status, Status::Ok, "{}", r.message);
-    assert!((number(&r.value) - leaf.days_left()).abs() < 0.01);
+    leaf.assert_days_left(number(&r.value));
 }
 
 #[tokio::test]
 async fn tls_connection_refused_is_an_error() {
     let port = closed_port().await;
-    let (_r, check) = check_from(
-        &format!("checks:\n  - {{ name: t, kind: tls, address: \"127.0.0.1:{port}\" }}\n"),
-        "t",
-    );
-    let err = measure(&check).await.unwrap_err();
-    assert!(
-        err.0
-            .starts_with(&format!("connect to 127.0.0.1:{port} failed")),
-        "{err}"
-    );
-    assert_eq!(judged(&check, Err(err)).status, Status::Error);
+    let (_r, check) = lone_check("t", &format!("kind: tls, address: \"127.0.0.1:{port}\""));
+    let message = judged_error(&check).await;
+    assert_starts_with(&message, &format!("connect to 127.0.0.1:{port} failed"));
 }
 
 #[tokio::test]
 async fn tls_against_a_plain_tcp_server_is_an_error() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let (mut s, _) = listener.accept().await.unwrap();
-        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
-    });
-    let (_r, check) = check_from(
-        &format!("checks:\n  - {{ name: t, kind: tls, address: \"{addr}\" }}\n"),
-        "t",
-    );
-    let err = measure(&check).await.unwrap_err();
-    assert!(
-        err.0
-            .starts_with(&format!("TLS handshake with {addr} failed")),
-        "{err}"
-    );
+    let addr = one_reply_server(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+    let err = measure_lone("t", &format!("kind: tls, address: \"{addr}\""))
+        .await
+        .unwrap_err();
+    assert_starts_with(&err.0, &format!("TLS handshake with {addr} failed"));
 }
 
 #[tokio::test]
 async fn tls_missing_ca_file_is_an_error_naming_it() {
-    let (_r, check) = check_from(
-        "checks:\n  - { name: t, kind: tls, address: \"127.0.0.1:1\", ca_file: nope.pem }\n",
+    let err = measure_lone(
         "t",
-    );
-    let err = measure(&check).await.unwrap_err();
+        "kind: tls, address: \"127.0.0.1:1\", ca_file: nope.pem",
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.0.starts_with("ca_file ") && err.0.contains("nope.pem"),
         "{err}"
     );
 }
 
+/// Measures and judges the tcp check `t` of `address`; `more` adds to its YAML flow mapping.
+async fn run_tcp(address: impl std::fmt::Display, more: &str) -> CheckResult {
+    run_lone("t", &format!("kind: tcp, address: \"{address}\"{more}")).await
+}
+
+/// A TCP server that accepts one connection, sends `reply` (if any) and closes it.
+async fn one_reply_server(reply: &'static [u8]) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let _ = s.write_all(reply).await;
+    });
+    addr
+}
+
 /// A TCP server that, per connection, sends `greeting`, then answers `PING\r\n` with `+PONG\r\n`.
-async fn tcp_server(greeting: &'static [u8]) -> std::net::SocketAddr {
+async fn tcp_server(greeting: &'static [u8]) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -215,11 +182,7 @@ async fn tcp_server(greeting: &'static [u8]) -> std::net::SocketAddr {
 #[tokio::test]
 async fn tcp_connect_time_is_measured() {
     let addr = tcp_server(b"").await;
-    let (_r, check) = check_from(
-        &format!("checks:\n  - {{ name: t, kind: tcp, address: \"{addr}\", crit: gt(1000) }}\n"),
-        "t",
-    );
-    let r = run(&check).await;
+    let r = run_tcp(addr, ", crit: gt(1000)").await;
     assert_eq!(
         (r.status, r.unit.as_str()),
         (Status::Ok, "ms"),
@@ -247,10 +210,10 @@ async fn tcp_banner_present_and_send_expect_exchange() {
 #[tokio::test]
 async fn tcp_missing_banner_is_crit_naming_what_was_received() {
     let addr = tcp_server(b"220 smtp ready\r\n").await;
-    let yaml = format!(
-        "checks:\n  - {{ name: t, kind: tcp, address: \"{addr}\", timeout: 1s, expect: SSH- }}\n"
+    let (_r, check) = lone_check(
+        "t",
+        &format!("kind: tcp, address: \"{addr}\", timeout: 1s, expect: SSH-"),
     );
-    let (_r, check) = check_from(&yaml, "t");
     let t0 = Instant::now();
     let r = run(&check).await;
     // It waits for the banner most of the timeout, but ends before the runner would cut it off.
@@ -261,12 +224,7 @@ async fn tcp_missing_banner_is_crit_naming_what_was_received() {
     );
     assert_eq!(r.status, Status::Crit);
     assert!(r.value.is_some(), "the connect time is still reported");
-    assert!(
-        r.message
-            .starts_with(r#"expect: "SSH-" not received within "#),
-        "{}",
-        r.message
-    );
+    assert_starts_with(&r.message, r#"expect: "SSH-" not received within "#);
     assert!(
         r.message.ends_with(r#"; got "220 smtp ready\r\n""#),
         "{}",
@@ -276,17 +234,8 @@ async fn tcp_missing_banner_is_crit_naming_what_was_received() {
 
 #[tokio::test]
 async fn tcp_peer_closing_without_banner_is_crit() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let (s, _) = listener.accept().await.unwrap();
-        drop(s);
-    });
-    let (_r, check) = check_from(
-        &format!("checks:\n  - {{ name: t, kind: tcp, address: \"{addr}\", expect: \"+OK\" }}\n"),
-        "t",
-    );
-    let r = run(&check).await;
+    let addr = one_reply_server(b"").await;
+    let r = run_tcp(addr, ", expect: \"+OK\"").await;
     assert_eq!(r.status, Status::Crit);
     assert!(
         r.message.contains(r#"expect: "+OK" not received"#) && r.message.ends_with("got nothing"),
@@ -298,33 +247,17 @@ async fn tcp_peer_closing_without_banner_is_crit() {
 #[tokio::test]
 async fn tcp_connection_refused_is_an_error() {
     let port = closed_port().await;
-    let (_r, check) = check_from(
-        &format!("checks:\n  - {{ name: t, kind: tcp, address: \"127.0.0.1:{port}\" }}\n"),
-        "t",
-    );
-    let r = run(&check).await;
+    let r = run_tcp(format!("127.0.0.1:{port}"), "").await;
     assert_eq!(r.status, Status::Error);
-    assert!(
-        r.message
-            .starts_with(&format!("connect to 127.0.0.1:{port} failed")),
-        "{}",
-        r.message
-    );
-    assert!(
-        r.message.to_lowercase().contains("refused"),
-        "{}",
-        r.message
-    );
+    assert_starts_with(&r.message, &format!("connect to 127.0.0.1:{port} failed"));
+    assert_contains(&r.message.to_lowercase(), "refused");
 }
 
 #[tokio::test]
 async fn tcp_malformed_escape_is_rejected_when_loading() {
-    let rules = Rules::new().file(
-        "r.yaml",
-        "checks:\n  - { name: t, kind: tcp, address: \"127.0.0.1:1\", send: 'A\\q' }\n",
-    );
-    let diags =
-        patrol::config::load_with_env(&[rules.path().to_path_buf()], &rules.env).unwrap_err();
-    let text = format!("{diags:?}");
-    assert!(text.contains("unknown escape"), "{text}");
+    let text = load_errors_of(&lone_check_yaml(
+        "t",
+        "kind: tcp, address: \"127.0.0.1:1\", send: 'A\\q'",
+    ));
+    assert_contains(&text, "unknown escape");
 }

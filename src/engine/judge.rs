@@ -232,16 +232,19 @@ mod tests {
         }
     }
 
+    /// Check YAML, probe outcome, stored baseline → expected status and message fragment.
+    type Case = (
+        &'static str,
+        Result<Measurement, ProbeError>,
+        Option<EwmaState>,
+        Status,
+        &'static str,
+    );
+
     #[test]
     fn statuses_and_reasons() {
         let n = |x: f64| Value::Num(x);
-        let cases: Vec<(
-            &str,
-            Result<Measurement, ProbeError>,
-            Option<EwmaState>,
-            Status,
-            &str,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             ("", measured(&[("", n(5.0))], &[]), None, Status::Ok, ""),
             (
                 "    crit: gt(10)\n    warn: gt(4)\n",

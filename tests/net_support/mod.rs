@@ -1,19 +1,19 @@
-//! Harness for the network probe tests: a test CA and leaf certificates (rcgen), an HTTPS server
-//! (axum over tokio-rustls) on a random loopback port, and loading one check from YAML written to a
-//! temporary rules directory.
+//! Harness for the probe tests: a test CA and leaf certificates (rcgen), an HTTPS server (axum
+//! over tokio-rustls) on a random loopback port, loading checks from YAML written to a temporary
+//! rules directory, and measuring and judging them.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{Datelike, TimeZone, Utc};
-use patrol::config::Check;
+use patrol::config::{Check, Diagnostic, RuleSet};
 use patrol::engine::{RunFacts, judge};
 use patrol::probe::{Measurement, ProbeContext, ProbeError};
-use patrol::result::CheckResult;
+use patrol::result::{CheckResult, Status, Value};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
@@ -81,6 +81,15 @@ impl Leaf {
     pub fn days_left(&self) -> f64 {
         (self.not_after - Utc::now()).num_milliseconds() as f64 / 86_400_000.0
     }
+
+    /// Asserts that a probe reported this certificate's days left (to within 0.01 days).
+    pub fn assert_days_left(&self, days: f64) {
+        assert!(
+            (days - self.days_left()).abs() < 0.01,
+            "{days} vs {}",
+            self.days_left()
+        );
+    }
 }
 
 fn midnight_in_days(days: i64) -> chrono::DateTime<Utc> {
@@ -141,6 +150,15 @@ pub async fn serve_https(router: axum::Router, leaf: &Leaf) -> SocketAddr {
     addr
 }
 
+/// Serves `router` over HTTPS with a fresh leaf of `ca` valid for `days` (installing the crypto
+/// provider first); returns the address and the leaf.
+pub async fn serve_https_for(router: axum::Router, ca: &TestCa, days: i64) -> (SocketAddr, Leaf) {
+    patrol::install_crypto_provider();
+    let leaf = ca.leaf(days);
+    let addr = serve_https(router, &leaf).await;
+    (addr, leaf)
+}
+
 /// Serves `router` over plain HTTP on a random loopback port; returns the address.
 pub async fn serve_http(router: axum::Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -183,9 +201,14 @@ impl Rules {
         self.dir.path()
     }
 
-    /// Loads the directory; any diagnostic fails the test.
-    pub fn load(&self) -> patrol::config::RuleSet {
+    /// Loads the directory: the rules, or the diagnostics that stopped them.
+    pub fn try_load(&self) -> Result<RuleSet, Vec<Diagnostic>> {
         patrol::config::load_with_env(&[self.dir.path().to_path_buf()], &self.env)
+    }
+
+    /// Loads the directory; any diagnostic fails the test.
+    pub fn load(&self) -> RuleSet {
+        self.try_load()
             .unwrap_or_else(|d| panic!("rules did not load: {d:#?}"))
     }
 
@@ -205,12 +228,129 @@ pub fn check_from(yaml: &str, name: &str) -> (Rules, Arc<Check>) {
     (rules, check)
 }
 
+/// A rule file whose only check is called `name`: `fields` is the rest of its YAML flow mapping
+/// (`kind: tcp, address: "…"`).
+pub fn lone_check_yaml(name: &str, fields: &str) -> String {
+    format!("checks:\n  - {{ name: {name}, {fields} }}\n")
+}
+
+/// The only check of a rule file (see [`lone_check_yaml`]).
+pub fn lone_check(name: &str, fields: &str) -> (Rules, Arc<Check>) {
+    check_from(&lone_check_yaml(name, fields), name)
+}
+
+/// Measures the only check of a rule file (see [`lone_check_yaml`]).
+pub async fn measure_lone(name: &str, fields: &str) -> Result<Measurement, ProbeError> {
+    let (_rules, check) = lone_check(name, fields);
+    measure(&check).await
+}
+
+/// Measures and judges the only check of a rule file (see [`lone_check_yaml`]).
+pub async fn run_lone(name: &str, fields: &str) -> CheckResult {
+    let (_rules, check) = lone_check(name, fields);
+    run(&check).await
+}
+
+/// The diagnostics of `yaml`, a rule file that must not load, as one text to search.
+pub fn load_errors_of(yaml: &str) -> String {
+    let diags = Rules::new()
+        .file("r.yaml", yaml)
+        .try_load()
+        .expect_err("the rules must not load");
+    format!("{diags:?}")
+}
+
+/// Loads `yaml` as the only rule file, `${env:URL}` standing for `url`.
+pub fn load_with_url(yaml: &str, url: &str) -> Result<RuleSet, Vec<Diagnostic>> {
+    Rules::new()
+        .env("URL", url)
+        .file("rules.yaml", yaml)
+        .try_load()
+}
+
+/// One item of a `checks:` list: the `key: value` lines of `fields`, indented under its `- `.
+pub fn check_item(fields: &str) -> String {
+    let mut lines = fields.lines();
+    let mut item = format!("  - {}\n", lines.next().unwrap_or_default());
+    for line in lines {
+        item.push_str(&format!("    {line}\n"));
+    }
+    item
+}
+
+/// The check called `name` of `rules`.
+pub fn check<'a>(rules: &'a RuleSet, name: &str) -> &'a Check {
+    rules
+        .check(name)
+        .unwrap_or_else(|| panic!("no check {name}"))
+}
+
+/// The value of the first sample, if any.
+pub fn single(m: &Measurement) -> Option<&Value> {
+    m.samples.first().map(|s| &s.value)
+}
+
+/// The number a result or sample carries; anything else fails the test.
+pub fn number(value: &Option<Value>) -> f64 {
+    match value {
+        Some(Value::Num(n)) => *n,
+        other => panic!("expected a number, got {other:?}"),
+    }
+}
+
 pub async fn measure(check: &Check) -> Result<Measurement, ProbeError> {
     let ctx = ProbeContext {
         check,
         timeout: check.common.timeout,
     };
     check.probe.measure(&ctx).await
+}
+
+/// Measures `check`, which must fail within `limit` (`context` names the case); the error.
+pub async fn quick_error(check: &Check, limit: Duration, context: &str) -> ProbeError {
+    let started = Instant::now();
+    let err = measure(check).await.unwrap_err();
+    assert!(
+        started.elapsed() < limit,
+        "{context}: {:?}",
+        started.elapsed()
+    );
+    err
+}
+
+/// Measures `check`, which must fail, and asserts the engine judges that `error`; the message.
+pub async fn judged_error(check: &Check) -> String {
+    let err = measure(check).await.unwrap_err();
+    let message = err.0.clone();
+    assert_eq!(verdict(check, Err(err)).0, Status::Error, "{message}");
+    message
+}
+
+/// Asserts that `err` says the database or cache at `127.0.0.1:{port}` refused the connection
+/// (`context` names the case).
+pub fn assert_refused_connection(err: &ProbeError, port: u16, context: &str) {
+    assert!(
+        err.0
+            .starts_with(&format!("cannot connect to 127.0.0.1:{port}: ")),
+        "{context}: {err}"
+    );
+    assert!(err.0.to_lowercase().contains("refused"), "{context}: {err}");
+}
+
+/// Asserts that less than `limit` has passed since `started`.
+pub fn assert_quicker_than(started: Instant, limit: Duration) {
+    let took = started.elapsed();
+    assert!(took < limit, "took {took:?}");
+}
+
+/// Asserts that `text` starts with `prefix`, showing all of `text` otherwise.
+pub fn assert_starts_with(text: &str, prefix: &str) {
+    assert!(text.starts_with(prefix), "{text}");
+}
+
+/// Asserts that `text` contains `part`, showing all of `text` otherwise.
+pub fn assert_contains(text: &str, part: &str) {
+    assert!(text.contains(part), "{text}");
 }
 
 /// The single result the engine makes of `outcome`.
@@ -224,6 +364,12 @@ pub fn judged(check: &Check, outcome: Result<Measurement, ProbeError>) -> CheckR
     let mut j = judge(check, outcome, &HashMap::new(), &facts);
     assert_eq!(j.results.len(), 1, "{:?}", j.results);
     j.results.remove(0)
+}
+
+/// The status and message the engine gives `outcome`.
+pub fn verdict(check: &Check, outcome: Result<Measurement, ProbeError>) -> (Status, String) {
+    let result = judged(check, outcome);
+    (result.status, result.message)
 }
 
 /// Measures and judges in one go.

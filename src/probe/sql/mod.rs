@@ -2,14 +2,20 @@
 //! column (one series per row when `series:` names a key column).
 //!
 //! One connection per run, never a pool: a pool turns "connection refused" into "pool timed out".
-//! Each backend (`postgres.rs`, `mysql.rs`, `sqlite.rs`) connects, opens its kind of read-only
-//! transaction, runs the statement the [`guard`] let through, reads the chosen columns of every row
-//! and always rolls back; this file turns those readings into samples and expectations.
+//! Each backend (`postgres.rs`, `mysql.rs`, `sqlite.rs`) says where to connect, how to open its
+//! kind of read-only transaction with a statement limit, and how to decode a cell; `read_once`
+//! here connects, runs the statement the [`guard`] let through, reads the chosen columns of every
+//! row and always rolls back, and this file turns those readings into samples and expectations.
 
 use std::time::{Duration, Instant};
 
 use schemars::JsonSchema;
 use serde::Deserialize;
+use sqlx::error::BoxDynError;
+use sqlx::{
+    AssertSqlSafe, Column, ColumnIndex, ConnectOptions, Connection, Database, Executor,
+    IntoArguments, Row, SqlSafeStr, Statement, TypeInfo, ValueRef,
+};
 
 use super::{Measurement, Probe, ProbeContext, ProbeError, Sample};
 use crate::condition::Condition;
@@ -73,15 +79,28 @@ impl Probe for SqlProbe {
             value: self.value.as_deref(),
             series: self.series.as_deref(),
         };
-        let deadline = Deadline::after(ctx.timeout);
+        let request = Request {
+            statement,
+            wanted: &wanted,
+            deadline: Deadline::after(ctx.timeout),
+        };
         let readings = match dialect {
-            Dialect::Postgres => postgres::read(url, statement, &wanted, deadline).await,
-            Dialect::MySql => mysql::read(url, statement, &wanted, deadline).await,
-            Dialect::Sqlite => sqlite::read(url, statement, &wanted, deadline).await,
+            Dialect::Postgres => postgres::read(url, request).await,
+            Dialect::MySql => mysql::read(url, request).await,
+            Dialect::Sqlite => sqlite::read(url, request).await,
         };
         let readings = readings.map_err(|e| ProbeError(scrub_password(&e.0, url)))?;
         measurement(readings, self.series.is_some(), self.expect.rows.as_ref()).map_err(ProbeError)
     }
+}
+
+/// What one run asks of its database: the statement the [`guard`] let through, the columns to
+/// read, and the time it has.
+#[derive(Clone, Copy)]
+pub(crate) struct Request<'a> {
+    pub statement: &'a str,
+    pub wanted: &'a Wanted<'a>,
+    pub deadline: Deadline,
 }
 
 /// The columns a check reads, by the names written in the rule.
@@ -249,8 +268,114 @@ impl Deadline {
     }
 }
 
+/// A backend's reading of one non-NULL cell, given the cell and the name of its type.
+pub(crate) type DecodeValue<DB> =
+    for<'r> fn(<DB as Database>::ValueRef<'r>, &str) -> Result<Option<Value>, BoxDynError>;
+
+/// One run on one connection: connects to `at` within the deadline, lets `begin_read_only` open
+/// the backend's kind of read-only transaction with its statement limit, prepares and runs the
+/// statement within the deadline (the database's own timeout speaking first), reads the wanted
+/// columns of every row with `decode_value`, and always rolls back and closes.
+pub(crate) async fn read_once<DB>(
+    at: &str,
+    connecting: impl Future<Output = Result<DB::Connection, sqlx::Error>>,
+    begin_read_only: impl AsyncFnOnce(&mut DB::Connection, Deadline) -> Result<(), ProbeError>,
+    request: Request<'_>,
+    decode_value: DecodeValue<DB>,
+) -> Result<Vec<Reading>, ProbeError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    let Request {
+        statement,
+        wanted,
+        deadline,
+    } = request;
+    let mut conn = connect(at, deadline, connecting).await?;
+    let result = async {
+        begin_read_only(&mut conn, deadline).await?;
+        let grace = DATABASE_FIRST;
+        // A prepared statement: MySQL's binary protocol carries exactly one statement.
+        let sql = AssertSqlSafe(statement).into_sql_str();
+        let prepared = deadline
+            .bound("preparing the query", grace, (&mut conn).prepare(sql))
+            .await?;
+        // Run before looking at columns: a write has none, and the database's refusal is the
+        // message.
+        let rows = deadline
+            .bound("the query", grace, prepared.query().fetch_all(&mut conn))
+            .await?;
+        readings::<DB>(&prepared, &rows, wanted, decode_value)
+    }
+    .await;
+    // Always roll back: a check never has anything to keep.
+    finish(async move {
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
+        let _ = conn.close().await;
+    })
+    .await;
+    result
+}
+
+/// The wanted columns (by the names of `prepared`'s columns) of every row.
+fn readings<DB>(
+    prepared: &DB::Statement,
+    rows: &[DB::Row],
+    wanted: &Wanted<'_>,
+    decode_value: DecodeValue<DB>,
+) -> Result<Vec<Reading>, ProbeError>
+where
+    DB: Database,
+    usize: ColumnIndex<DB::Row>,
+{
+    let columns: Vec<String> = prepared
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    let picked = wanted.pick(&columns)?;
+    rows.iter()
+        .map(|row| Reading::of_row(&picked, |i| decode_cell::<DB>(row, i, decode_value)))
+        .collect()
+}
+
+/// One cell as a [`Value`]: `None` for NULL, else what `decode_value` makes of it by its type;
+/// a failure names the column and its type.
+fn decode_cell<DB>(
+    row: &DB::Row,
+    i: usize,
+    decode_value: DecodeValue<DB>,
+) -> Result<Option<Value>, String>
+where
+    DB: Database,
+    usize: ColumnIndex<DB::Row>,
+{
+    let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
+    if raw.is_null() {
+        return Ok(None);
+    }
+    let ty = raw.type_info().name().to_string();
+    decode_value(raw, &ty).map_err(|e| format!("column {} ({ty}): {e}", row.column(i).name()))
+}
+
+/// Runs one statement of a run's set-up (`BEGIN …`, `SET …`); an error is the database's refusal.
+pub(crate) async fn execute<C>(conn: &mut C, sql: impl SqlSafeStr) -> Result<(), ProbeError>
+where
+    C: Connection,
+    for<'c> &'c mut C: Executor<'c, Database = C::Database>,
+{
+    sqlx::raw_sql(sql)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(db_error)
+}
+
 /// Opens the one connection of a run, naming `at` (host:port or file) when that fails.
-pub(crate) async fn connect<C>(
+async fn connect<C>(
     at: &str,
     deadline: Deadline,
     fut: impl Future<Output = Result<C, sqlx::Error>>,
@@ -266,7 +391,7 @@ pub(crate) async fn connect<C>(
 }
 
 /// Rolls back and closes (`work`), bounded: a wedged connection must not hold the check.
-pub(crate) async fn finish(work: impl Future<Output = ()>) {
+async fn finish(work: impl Future<Output = ()>) {
     let _ = tokio::time::timeout(FINISH_WITHIN, work).await;
 }
 
@@ -323,6 +448,16 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The connect options of a `backend` URL (`PostgreSQL`, `MySQL`…), statements not logged.
+pub(crate) fn connect_options<O: ConnectOptions>(
+    url: &str,
+    backend: &str,
+) -> Result<O, ProbeError> {
+    let opts =
+        O::from_str(url).map_err(|e| ProbeError::new(format!("invalid {backend} URL: {e}")))?;
+    Ok(opts.disable_statement_logging())
+}
+
 /// `host:port` of a database URL, for messages (never the whole URL: it may hold a password).
 pub(crate) fn endpoint(host: &str, port: u16) -> String {
     if host.contains(':') {
@@ -330,6 +465,16 @@ pub(crate) fn endpoint(host: &str, port: u16) -> String {
     } else {
         format!("{host}:{port}")
     }
+}
+
+/// A decoded number, as a backend's [`DecodeValue`] returns it.
+pub(crate) fn num(n: f64) -> Result<Option<Value>, BoxDynError> {
+    Ok(Some(Value::Num(n)))
+}
+
+/// Decoded text, as a backend's [`DecodeValue`] returns it.
+pub(crate) fn text(s: impl Into<String>) -> Result<Option<Value>, BoxDynError> {
+    Ok(Some(Value::Text(s.into())))
 }
 
 /// Text that is not control characters, for columns of types patrol has no decoder for (PostgreSQL

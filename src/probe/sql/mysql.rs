@@ -4,75 +4,28 @@
 //! refuses it before it is sent. Ordinary writes are refused by the server
 //! ("Cannot execute statement in a READ ONLY transaction").
 
-use std::str::FromStr;
-
 use sqlx::error::BoxDynError;
 use sqlx::mysql::types::MySqlTime;
-use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlRow, MySqlValueRef};
-use sqlx::{
-    AssertSqlSafe, Column, ConnectOptions, Connection, Decode, Executor, Row, SqlSafeStr,
-    Statement, TypeInfo, ValueRef,
-};
+use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlValueRef};
+use sqlx::{AssertSqlSafe, ConnectOptions, Decode};
 
-use super::{Deadline, Reading, Wanted, db_error, decimal_text, endpoint, printable_text};
+use super::{
+    Deadline, Reading, Request, decimal_text, endpoint, execute, num, printable_text, text,
+};
 use crate::probe::ProbeError;
 use crate::result::Value;
 
-/// Reads the wanted columns of every row `statement` returns, read-only, within `deadline`.
-pub(super) async fn read(
-    url: &str,
-    statement: &str,
-    wanted: &Wanted<'_>,
-    deadline: Deadline,
-) -> Result<Vec<Reading>, ProbeError> {
-    let opts = MySqlConnectOptions::from_str(url)
-        .map_err(|e| ProbeError::new(format!("invalid MySQL URL: {e}")))?
-        .disable_statement_logging();
+/// Reads the wanted columns of every row the request's statement returns, read-only, in time.
+pub(super) async fn read(url: &str, request: Request<'_>) -> Result<Vec<Reading>, ProbeError> {
+    let opts: MySqlConnectOptions = super::connect_options(url, "MySQL")?;
     let at = endpoint(opts.get_host(), opts.get_port());
-    let mut conn = super::connect(&at, deadline, opts.connect()).await?;
-    let result = read_only(&mut conn, statement, wanted, deadline).await;
-    // Always roll back: a check never has anything to keep.
-    super::finish(async move {
-        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
-        let _ = conn.close().await;
-    })
-    .await;
-    result
+    super::read_once::<MySql>(&at, opts.connect(), begin_read_only, request, decode_value).await
 }
 
-async fn read_only(
-    conn: &mut MySqlConnection,
-    statement: &str,
-    wanted: &Wanted<'_>,
-    deadline: Deadline,
-) -> Result<Vec<Reading>, ProbeError> {
+/// A statement time limit for the session, then `START TRANSACTION READ ONLY`.
+async fn begin_read_only(conn: &mut MySqlConnection, deadline: Deadline) -> Result<(), ProbeError> {
     limit_statement_time(conn, deadline).await?;
-    sqlx::raw_sql("START TRANSACTION READ ONLY")
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    let grace = super::DATABASE_FIRST;
-    // A prepared statement: the binary protocol carries exactly one statement.
-    let prepared = deadline
-        .bound(
-            "preparing the query",
-            grace,
-            conn.prepare(AssertSqlSafe(statement).into_sql_str()),
-        )
-        .await?;
-    // Run before looking at columns: a write has none, and the database's refusal is the message.
-    let rows = deadline
-        .bound("the query", grace, prepared.query().fetch_all(&mut *conn))
-        .await?;
-    let columns: Vec<String> = prepared
-        .columns()
-        .iter()
-        .map(|c| c.name().to_string())
-        .collect();
-    let picked = wanted.pick(&columns)?;
-    rows.iter()
-        .map(|row| Reading::of_row(&picked, |i| decode(row, i)))
-        .collect()
+    execute(conn, "START TRANSACTION READ ONLY").await
 }
 
 /// MariaDB knows `max_statement_time` (seconds), MySQL `max_execution_time` (milliseconds, for
@@ -86,46 +39,20 @@ async fn limit_statement_time(
         "SET SESSION max_statement_time = {:.3}",
         left.as_secs_f64().max(0.001)
     );
-    if sqlx::raw_sql(AssertSqlSafe(mariadb))
-        .execute(&mut *conn)
-        .await
-        .is_ok()
-    {
+    if execute(conn, AssertSqlSafe(mariadb)).await.is_ok() {
         return Ok(());
     }
     let mysql = format!(
         "SET SESSION max_execution_time = {}",
         left.as_millis().max(1)
     );
-    sqlx::raw_sql(AssertSqlSafe(mysql))
-        .execute(&mut *conn)
+    execute(conn, AssertSqlSafe(mysql))
         .await
-        .map(|_| ())
-        .map_err(|e| {
-            ProbeError::new(format!(
-                "cannot set a statement time limit: {}",
-                db_error(e)
-            ))
-        })
+        .map_err(|e| ProbeError::new(format!("cannot set a statement time limit: {e}")))
 }
 
-/// One cell as a [`Value`]; `None` for NULL (MySQL's zero dates count as NULL).
-fn decode(row: &MySqlRow, i: usize) -> Result<Option<Value>, String> {
-    let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
-    if raw.is_null() {
-        return Ok(None);
-    }
-    let ty = raw.type_info().name().to_string();
-    decode_value(raw, &ty).map_err(|e| format!("column {} ({ty}): {e}", row.column(i).name()))
-}
-
+/// One cell as a [`Value`]; NULL never gets here (MySQL's zero dates count as NULL).
 fn decode_value(raw: MySqlValueRef<'_>, ty: &str) -> Result<Option<Value>, BoxDynError> {
-    fn num(n: f64) -> Result<Option<Value>, BoxDynError> {
-        Ok(Some(Value::Num(n)))
-    }
-    fn text(s: impl Into<String>) -> Result<Option<Value>, BoxDynError> {
-        Ok(Some(Value::Text(s.into())))
-    }
     match ty {
         "NULL" => Ok(None),
         "BOOLEAN" | "TINYINT" | "SMALLINT" | "INT" | "MEDIUMINT" | "BIGINT" | "YEAR" => {

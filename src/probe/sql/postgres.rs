@@ -2,94 +2,33 @@
 
 use sqlx::error::BoxDynError;
 use sqlx::postgres::types::{Oid, PgInterval};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow, PgValueRef, Postgres};
-use sqlx::{
-    AssertSqlSafe, Column, ConnectOptions, Connection, Decode, Executor, Row, SqlSafeStr,
-    Statement, TypeInfo, ValueRef,
-};
-use std::str::FromStr;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgValueRef, Postgres};
+use sqlx::{AssertSqlSafe, ConnectOptions, Decode};
 
-use super::{Deadline, Reading, Wanted, db_error, endpoint, printable_text};
+use super::{Deadline, Reading, Request, endpoint, execute, num, printable_text, text};
 use crate::probe::ProbeError;
 use crate::result::Value;
 
-/// Reads the wanted columns of every row `statement` returns, read-only, within `deadline`.
-pub(super) async fn read(
-    url: &str,
-    statement: &str,
-    wanted: &Wanted<'_>,
-    deadline: Deadline,
-) -> Result<Vec<Reading>, ProbeError> {
-    let opts = PgConnectOptions::from_str(url)
-        .map_err(|e| ProbeError::new(format!("invalid PostgreSQL URL: {e}")))?
-        .disable_statement_logging();
+/// Reads the wanted columns of every row the request's statement returns, read-only, in time.
+pub(super) async fn read(url: &str, request: Request<'_>) -> Result<Vec<Reading>, ProbeError> {
+    let opts: PgConnectOptions = super::connect_options(url, "PostgreSQL")?;
     let at = endpoint(opts.get_host(), opts.get_port());
-    let mut conn = super::connect(&at, deadline, opts.connect()).await?;
-    let result = read_only(&mut conn, statement, wanted, deadline).await;
-    // Always roll back: a check never has anything to keep.
-    super::finish(async move {
-        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
-        let _ = conn.close().await;
-    })
-    .await;
-    result
+    super::read_once::<Postgres>(&at, opts.connect(), begin_read_only, request, decode_value).await
 }
 
-async fn read_only(
-    conn: &mut PgConnection,
-    statement: &str,
-    wanted: &Wanted<'_>,
-    deadline: Deadline,
-) -> Result<Vec<Reading>, ProbeError> {
-    sqlx::raw_sql("BEGIN READ ONLY")
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
+/// `BEGIN READ ONLY` with a `statement_timeout` for this transaction only.
+async fn begin_read_only(conn: &mut PgConnection, deadline: Deadline) -> Result<(), ProbeError> {
+    execute(conn, "BEGIN READ ONLY").await?;
     let ms = deadline.statement_limit().as_millis();
-    sqlx::raw_sql(AssertSqlSafe(format!("SET LOCAL statement_timeout = {ms}")))
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    let grace = super::DATABASE_FIRST;
-    let prepared = deadline
-        .bound(
-            "preparing the query",
-            grace,
-            conn.prepare(AssertSqlSafe(statement).into_sql_str()),
-        )
-        .await?;
-    // Run before looking at columns: a write has none, and the database's refusal is the message.
-    let rows = deadline
-        .bound("the query", grace, prepared.query().fetch_all(&mut *conn))
-        .await?;
-    let columns: Vec<String> = prepared
-        .columns()
-        .iter()
-        .map(|c| c.name().to_string())
-        .collect();
-    let picked = wanted.pick(&columns)?;
-    rows.iter()
-        .map(|row| Reading::of_row(&picked, |i| decode(row, i)))
-        .collect()
+    execute(
+        conn,
+        AssertSqlSafe(format!("SET LOCAL statement_timeout = {ms}")),
+    )
+    .await
 }
 
-/// One cell as a [`Value`]; `None` for NULL (and JSON null).
-fn decode(row: &PgRow, i: usize) -> Result<Option<Value>, String> {
-    let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
-    if raw.is_null() {
-        return Ok(None);
-    }
-    let ty = raw.type_info().name().to_string();
-    decode_value(raw, &ty).map_err(|e| format!("column {} ({ty}): {e}", row.column(i).name()))
-}
-
+/// One non-NULL cell as a [`Value`] (JSON null is `None` too).
 fn decode_value(raw: PgValueRef<'_>, ty: &str) -> Result<Option<Value>, BoxDynError> {
-    fn num(n: f64) -> Result<Option<Value>, BoxDynError> {
-        Ok(Some(Value::Num(n)))
-    }
-    fn text(s: impl Into<String>) -> Result<Option<Value>, BoxDynError> {
-        Ok(Some(Value::Text(s.into())))
-    }
     match ty {
         "BOOL" => num(if <bool as Decode<Postgres>>::decode(raw)? {
             1.0

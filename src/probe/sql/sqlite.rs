@@ -2,87 +2,44 @@
 //! that interrupts the statement at the deadline (SQLite has no statement timeout of its own), a
 //! busy timeout for locked files, `BEGIN` … `ROLLBACK`.
 
-use std::str::FromStr;
 use std::time::Instant;
 
 use sqlx::error::BoxDynError;
-use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteConnection, SqliteRow, SqliteValueRef};
-use sqlx::{
-    AssertSqlSafe, Column, ConnectOptions, Connection, Decode, Executor, Row, SqlSafeStr,
-    Statement, TypeInfo, ValueRef,
-};
+use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteConnection, SqliteValueRef};
+use sqlx::{ConnectOptions, Decode};
 
-use super::{Deadline, Reading, Wanted, db_error, printable_text};
+use super::{Deadline, Reading, Request, db_error, execute, printable_text};
 use crate::probe::ProbeError;
 use crate::result::Value;
 
 /// Virtual-machine steps between two looks at the clock.
 const STEPS_PER_CHECK: i32 = 1000;
 
-/// Reads the wanted columns of every row `statement` returns, read-only, within `deadline`.
-pub(super) async fn read(
-    url: &str,
-    statement: &str,
-    wanted: &Wanted<'_>,
-    deadline: Deadline,
-) -> Result<Vec<Reading>, ProbeError> {
-    let opts = SqliteConnectOptions::from_str(url)
-        .map_err(|e| ProbeError::new(format!("invalid SQLite URL: {e}")))?
+/// Reads the wanted columns of every row the request's statement returns, read-only, in time.
+pub(super) async fn read(url: &str, request: Request<'_>) -> Result<Vec<Reading>, ProbeError> {
+    let deadline = request.deadline;
+    let opts = super::connect_options::<SqliteConnectOptions>(url, "SQLite")?
         .create_if_missing(false)
         .read_only(true)
-        .busy_timeout(deadline.remaining())
-        .disable_statement_logging();
+        .busy_timeout(deadline.remaining());
     let at = opts.get_filename().display().to_string();
-    let mut conn = super::connect(&at, deadline, opts.connect()).await?;
-    let result = read_only(&mut conn, statement, wanted, deadline).await;
-    super::finish(async move {
-        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
-        let _ = conn.close().await;
-    })
-    .await;
-    result.map_err(|e| interrupted_is_timeout(e, deadline))
+    super::read_once::<Sqlite>(&at, opts.connect(), begin_read_only, request, decode_value)
+        .await
+        .map_err(|e| interrupted_is_timeout(e, deadline))
 }
 
-async fn read_only(
+/// `PRAGMA query_only`, a progress handler that interrupts the statement at its limit, `BEGIN`.
+async fn begin_read_only(
     conn: &mut SqliteConnection,
-    statement: &str,
-    wanted: &Wanted<'_>,
     deadline: Deadline,
-) -> Result<Vec<Reading>, ProbeError> {
-    sqlx::raw_sql("PRAGMA query_only = ON")
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
+) -> Result<(), ProbeError> {
+    execute(conn, "PRAGMA query_only = ON").await?;
     let until = Instant::now() + deadline.statement_limit();
     conn.lock_handle()
         .await
         .map_err(db_error)?
         .set_progress_handler(STEPS_PER_CHECK, move || Instant::now() < until);
-    sqlx::raw_sql("BEGIN")
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    let grace = super::DATABASE_FIRST;
-    let prepared = deadline
-        .bound(
-            "preparing the query",
-            grace,
-            conn.prepare(AssertSqlSafe(statement).into_sql_str()),
-        )
-        .await?;
-    // Run before looking at columns: a write has none, and the database's refusal is the message.
-    let rows = deadline
-        .bound("the query", grace, prepared.query().fetch_all(&mut *conn))
-        .await?;
-    let columns: Vec<String> = prepared
-        .columns()
-        .iter()
-        .map(|c| c.name().to_string())
-        .collect();
-    let picked = wanted.pick(&columns)?;
-    rows.iter()
-        .map(|row| Reading::of_row(&picked, |i| decode(row, i)))
-        .collect()
+    execute(conn, "BEGIN").await
 }
 
 /// SQLite reports the progress handler's stop as a bare "interrupted"; say why.
@@ -97,16 +54,8 @@ fn interrupted_is_timeout(e: ProbeError, deadline: Deadline) -> ProbeError {
     }
 }
 
-/// One cell as a [`Value`], by the storage class of the value itself (SQLite types values, not columns).
-fn decode(row: &SqliteRow, i: usize) -> Result<Option<Value>, String> {
-    let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
-    if raw.is_null() {
-        return Ok(None);
-    }
-    let ty = raw.type_info().name().to_string();
-    decode_value(raw, &ty).map_err(|e| format!("column {} ({ty}): {e}", row.column(i).name()))
-}
-
+/// One non-NULL cell as a [`Value`], by the storage class of the value itself (SQLite types
+/// values, not columns).
 fn decode_value(raw: SqliteValueRef<'_>, ty: &str) -> Result<Option<Value>, BoxDynError> {
     Ok(Some(match ty {
         "INTEGER" | "BOOLEAN" => Value::Num(<i64 as Decode<Sqlite>>::decode(raw)? as f64),
