@@ -55,6 +55,73 @@ pub fn redact_owned(s: String) -> String {
     }
 }
 
+/// The password of a `scheme://user:password@host/…` URL as written (percent-encoded), so it
+/// can be registered as a secret and masked in any driver message that might echo it.
+pub fn url_password(url: &str) -> Option<&str> {
+    let after_scheme = url.split_once("://")?.1;
+    let authority = after_scheme.split(['/', '?']).next()?;
+    let userinfo = authority.rsplit_once('@')?.0;
+    let password = userinfo.split_once(':')?.1;
+    (!password.is_empty()).then_some(password)
+}
+
+/// `%XX` escapes of a URL component decoded; malformed escapes are kept as written.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = bytes
+            .get(i + 1..i + 3)
+            .filter(|_| bytes[i] == b'%')
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `msg` with the password of `url` masked, as written and decoded (drivers rarely echo URLs, but
+/// a message must never carry one).
+pub fn mask_url_password(msg: &str, url: &str) -> String {
+    let Some(raw) = url_password(url) else {
+        return msg.to_string();
+    };
+    let decoded = percent_decode(raw);
+    let mut out = msg.to_string();
+    for secret in [raw, decoded.as_str()] {
+        if !secret.is_empty() {
+            out = out.replace(secret, MASK);
+        }
+    }
+    out
+}
+
+static URL_CREDENTIALS: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@").expect("valid regex")
+});
+
+/// `s` with the `user:password@` part of every URL in it removed.
+pub fn scrub_url_credentials(s: &str) -> String {
+    URL_CREDENTIALS.replace_all(s, "$1").into_owned()
+}
+
+/// Registers the password of `url`, if it has one, as a secret.
+pub fn register_url_password(url: &str) {
+    if let Some(pw) = url_password(url) {
+        register(&percent_decode(pw));
+    }
+}
+
 fn percent_encode(s: &str) -> Cow<'_, str> {
     if s.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
@@ -89,5 +156,35 @@ mod tests {
     fn short_values_are_left_alone() {
         register("ab");
         assert_eq!(redact("abc ab"), "abc ab");
+    }
+
+    #[test]
+    fn password_is_found_only_in_userinfo() {
+        assert_eq!(url_password("postgres://app:pw@db/x"), Some("pw"));
+        assert_eq!(url_password("postgres://app@db/x"), None);
+        assert_eq!(url_password("postgres://db/x?user=a:b@c"), None);
+        assert_eq!(url_password("redis://:p%40ss@h:6379"), Some("p%40ss"));
+    }
+
+    #[test]
+    fn percent_escapes_are_decoded_and_malformed_ones_kept() {
+        assert_eq!(percent_decode("s3cr%40t%2Fx"), "s3cr@t/x");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%E2%80%A2"), "•");
+    }
+
+    #[test]
+    fn url_passwords_are_masked_and_credentials_scrubbed() {
+        let url = "mysql://app:s%40cret!@db/x";
+        assert_eq!(
+            mask_url_password("login s@cret! failed (s%40cret!)", url),
+            format!("login {MASK} failed ({MASK})")
+        );
+        assert_eq!(
+            scrub_url_credentials("failed: postgres://u:p@db:5432/x and redis://:pw@cache"),
+            "failed: postgres://db:5432/x and redis://cache"
+        );
+        assert_eq!(scrub_url_credentials("no url here@all"), "no url here@all");
     }
 }

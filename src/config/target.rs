@@ -108,6 +108,24 @@ targets! {
 }
 
 impl TargetSpec {
+    /// The URL of a target that has one (http, sql, redis).
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            TargetSpec::Http(t) => Some(&t.url),
+            TargetSpec::Redis(t) => Some(&t.url),
+            TargetSpec::Tcp(_) => None,
+            sql => sql.sql_url(),
+        }
+    }
+
+    /// Registers a password written into the URL as a secret, even when it was not substituted:
+    /// it must not be printed either.
+    pub fn register_url_password(&self) {
+        if let Some(url) = self.url() {
+            crate::secrets::register_url_password(url);
+        }
+    }
+
     /// The database URL of an SQL target.
     pub fn sql_url(&self) -> Option<&str> {
         match self {

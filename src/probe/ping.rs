@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -149,7 +149,7 @@ async fn ping(target: &Target) -> Result<(), String> {
         }
     };
     match tokio::time::timeout(PING_TIMEOUT, attempt).await {
-        Ok(r) => r.map_err(|e| scrub_credentials(&e)),
+        Ok(r) => r.map_err(|e| crate::secrets::scrub_url_credentials(&e)),
         Err(_) => Err(format!("no answer within {}s", PING_TIMEOUT.as_secs())),
     }
 }
@@ -246,15 +246,6 @@ fn reason(e: &(dyn std::error::Error + 'static)) -> String {
         deepest = next;
     }
     deepest.to_string()
-}
-
-static URL_CREDENTIALS: LazyLock<regex::Regex> = LazyLock::new(|| {
-    regex::Regex::new(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@").expect("valid regex")
-});
-
-/// `s` with the `user:password@` part of every URL removed.
-pub fn scrub_credentials(s: &str) -> String {
-    URL_CREDENTIALS.replace_all(s, "$1").into_owned()
 }
 
 #[cfg(test)]
@@ -406,15 +397,6 @@ mod tests {
             "{}",
             diags[0].message
         );
-    }
-
-    #[test]
-    fn credentials_are_scrubbed_from_urls_in_messages() {
-        assert_eq!(
-            scrub_credentials("failed: postgres://app:pw@db:5432/x and redis://:pw@cache"),
-            "failed: postgres://db:5432/x and redis://cache"
-        );
-        assert_eq!(scrub_credentials("no url here@all"), "no url here@all");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, PgConnection, SqliteConnection};
 
 use super::StoreError;
-use super::location::{describe_postgres, missing_parent_dir, percent_decode, url_password};
+use super::location::{describe_postgres, missing_parent_dir};
 use crate::secrets;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -83,8 +83,8 @@ pub async fn open_sqlite_memory() -> Result<SqlitePool, StoreError> {
 pub async fn open_postgres(url: &str) -> Result<PgPool, StoreError> {
     // sqlx negotiates TLS (`sslmode=prefer`) and needs the process-wide rustls provider.
     crate::install_crypto_provider();
-    if let Some(password) = url_password(url) {
-        secrets::register(&percent_decode(password));
+    if let Some(password) = secrets::url_password(url) {
+        secrets::register(&secrets::percent_decode(password));
         secrets::register(password);
     }
     let options = PgConnectOptions::from_str(url)

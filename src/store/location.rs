@@ -86,41 +86,6 @@ pub fn describe_postgres(host: &str, port: u16, database: Option<&str>) -> Strin
     }
 }
 
-/// The password of a `postgres://user:password@host/…` URL as written (percent-encoded), so it
-/// can be registered as a secret and masked in any driver message that might echo it.
-pub fn url_password(url: &str) -> Option<&str> {
-    let after_scheme = url.split_once("://")?.1;
-    let authority = after_scheme.split(['/', '?']).next()?;
-    let userinfo = authority.rsplit_once('@')?.0;
-    let password = userinfo.split_once(':')?.1;
-    (!password.is_empty()).then_some(password)
-}
-
-/// `%XX` escapes of a URL component decoded; malformed escapes are kept as written.
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = bytes
-            .get(i + 1..i + 3)
-            .filter(|_| bytes[i] == b'%')
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(b) => {
-                out.push(b);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,25 +147,6 @@ mod tests {
         assert!(!e.contains("hunter2"), "{e}");
         let e = Location::parse("patrol.db").unwrap_err().0;
         assert!(e.contains("(none)"), "{e}");
-    }
-
-    #[test]
-    fn password_is_found_only_in_userinfo() {
-        assert_eq!(
-            url_password("postgres://app:s3cr%40t@db:5432/x"),
-            Some("s3cr%40t")
-        );
-        assert_eq!(url_password("postgres://app:p@ss@db/x"), Some("p@ss"));
-        assert_eq!(url_password("postgres://app@db/x"), None);
-        assert_eq!(url_password("postgres://db/x?user=a:b@c"), None);
-    }
-
-    #[test]
-    fn percent_escapes_are_decoded_and_malformed_ones_kept() {
-        assert_eq!(percent_decode("s3cr%40t%2Fx"), "s3cr@t/x");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
-        assert_eq!(percent_decode("%E2%80%A2"), "•");
     }
 
     #[test]

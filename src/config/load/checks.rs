@@ -249,7 +249,11 @@ fn resolve_target(
             };
             match spec {
                 Some(s) if accepted.contains(&s.kind()) => Some(Some(Arc::new(Target {
-                    name: value.clone(),
+                    name: {
+                        s.register_url_password();
+                        // Results name an inline target by its URL, without credentials.
+                        crate::secrets::scrub_url_credentials(value)
+                    },
                     spec: s,
                     base_dir: PathBuf::new(),
                     origin: Some(origin.clone()),

@@ -26,6 +26,7 @@ pub(super) fn collect_targets(docs: &[RuleDoc], diags: &mut Vec<Diagnostic>) -> 
             }
             let base_dir = doc.file.parent().map(Path::to_path_buf).unwrap_or_default();
             if let Some(spec) = parse_target(doc, &name, v, diags) {
+                spec.register_url_password();
                 let target = Target {
                     name: name.clone(),
                     spec,
