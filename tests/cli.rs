@@ -307,6 +307,9 @@ async fn baselines_survive_between_processes() {
 #[tokio::test]
 async fn secrets_never_appear_in_output_logs_or_store() {
     const SECRET: &str = "Zq9-very-secret-Token-771";
+    // Written into the file itself: not substituted, but a URL password all the same.
+    const LITERAL: &str = "Literal-Pw-9931";
+    const LITERAL_INLINE: &str = "Inline-Pw-5521";
     let dir = tempfile::tempdir().unwrap();
     let port = http_server();
     write_rules(
@@ -316,6 +319,7 @@ async fn secrets_never_appear_in_output_logs_or_store() {
 targets:
   api: {{kind: http, url: "http://127.0.0.1:{port}", headers: {{Authorization: "Bearer ${{env:PATROL_TEST_TOKEN}}"}}}}
   db: {{kind: postgres, url: "postgres://app:${{env:PATROL_TEST_TOKEN}}@127.0.0.1:1/app"}}
+  literal: {{kind: mysql, url: "mysql://app:{LITERAL}@127.0.0.1:1/app"}}
 checks:
   - name: with-header
     kind: http
@@ -325,6 +329,16 @@ checks:
   - name: refused-url
     kind: http
     url: "http://127.0.0.1:1/${{env:PATROL_TEST_TOKEN}}"
+  - name: refused-literal
+    kind: sql
+    target: literal
+    query: SELECT 1
+    labels: {{dsn: "mysql://app:{LITERAL}@127.0.0.1:1/app"}}
+  - name: refused-inline
+    kind: redis
+    url: "redis://:{LITERAL_INLINE}@127.0.0.1:1"
+    labels: {{dsn: "redis://:{LITERAL_INLINE}@127.0.0.1:1"}}
+    command: PING
   - name: refused-db
     kind: sql
     target: db
@@ -346,6 +360,9 @@ checks:
     for out in &outputs {
         let all = text(out);
         assert!(!all.contains(SECRET), "secret leaked:\n{all}");
+        for pw in [LITERAL, LITERAL_INLINE] {
+            assert!(!all.contains(pw), "URL password {pw} leaked:\n{all}");
+        }
     }
     let lines = json_lines(&outputs[0]);
     let refused = lines.iter().find(|l| l["check"] == "refused-url").unwrap();
@@ -356,6 +373,11 @@ checks:
     );
     let store = std::fs::read(dir.path().join("s.db")).unwrap();
     let needle = SECRET.as_bytes();
+    let literal = LITERAL.as_bytes();
+    assert!(
+        !store.windows(literal.len()).any(|w| w == literal),
+        "URL password written to the store"
+    );
     assert!(
         !store.windows(needle.len()).any(|w| w == needle),
         "secret written to the store"

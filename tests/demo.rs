@@ -11,19 +11,12 @@ fn demo_catches_the_injected_anomalies_quickly() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite://{}", dir.path().join("demo-store.db").display());
     let started = Instant::now();
-    let out = Command::new(common::patrol_bin())
-        .args(["demo", "--store", &store])
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("patrol runs");
-    let took = started.elapsed();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    let (stdout, _) = common::output_ok(
+        Command::new(common::patrol_bin())
+            .args(["demo", "--store", &store])
+            .env("NO_COLOR", "1"),
     );
+    let took = started.elapsed();
     assert!(
         took < Duration::from_secs(20),
         "the demo took {took:?}; it must stay well under 30 s"

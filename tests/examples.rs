@@ -47,14 +47,7 @@ fn patrol_validate_accepts_the_examples_without_any_variable_set() {
     for name in referenced_env_vars() {
         cmd.env_remove(name);
     }
-    let out = cmd.output().expect("patrol runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let (stdout, _) = common::output_ok(&mut cmd);
     let ok = stdout
         .lines()
         .find(|l| l.starts_with("ok: "))

@@ -52,3 +52,16 @@ pub async fn fresh_mysql_database() -> String {
 pub fn patrol_bin() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_patrol"))
 }
+
+/// Runs `cmd`, asserts it exited 0 (showing both streams otherwise) and returns (stdout, stderr).
+pub fn output_ok(cmd: &mut std::process::Command) -> (String, String) {
+    let out = cmd.output().expect("the command runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    (stdout, stderr)
+}
