@@ -94,9 +94,9 @@ log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 log "tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --no-fail-fast
-  # nextest does not run doctests.
+  # nextest does not run doctests; run them first so the suite's summary is the last word.
   cargo test --doc
+  cargo nextest run --no-fail-fast
 else
   cargo test --no-fail-fast
 fi
