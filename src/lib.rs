@@ -13,6 +13,7 @@ pub mod engine;
 pub mod probe;
 pub mod result;
 pub mod schedule;
+pub mod score;
 pub mod secrets;
 pub mod store;
 pub mod tls;

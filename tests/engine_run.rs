@@ -60,8 +60,7 @@ async fn run_with(concurrency: usize, per_target: usize) -> (usize, usize) {
     let checks = select_checks(&rules, &[], &[]).unwrap();
     let store = Store::open("sqlite::memory:").await.unwrap();
     let opts = RunOptions {
-        concurrency,
-        per_target,
+        limits: patrol::engine::Limits::new(concurrency, per_target),
         ..RunOptions::default()
     };
     let outcome = run_checks(&rules, &checks, &store, &opts).await.unwrap();

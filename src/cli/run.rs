@@ -43,8 +43,7 @@ pub async fn run(args: RunArgs) -> u8 {
     let progress = progress_bar(checks.len() as u64);
     let pb = progress.clone();
     let opts = RunOptions {
-        concurrency: args.concurrency,
-        per_target: args.per_target,
+        limits: crate::engine::Limits::new(args.concurrency, args.per_target),
         trigger: "cli".into(),
         on_check_done: Some(Arc::new(move |_| pb.inc(1))),
     };

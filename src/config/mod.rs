@@ -9,7 +9,9 @@ mod model;
 mod node;
 mod revision;
 pub mod schema;
+mod service;
 mod subst;
+mod suite;
 mod target;
 
 pub use de::{DeError, from_node, struct_fields};
@@ -18,5 +20,7 @@ pub use load::{RuleSet, load, load_with_env};
 pub use model::{Check, CheckCommon, Mode, Origin, Severity};
 pub use node::{Loc, Node, NodeValue, PathSeg, parse_yaml, path_text};
 pub use revision::Revision;
+pub use service::{Component, LowScore, ScoreModel, ServiceConfig};
 pub use subst::{Env, ProcessEnv, Substituter};
+pub use suite::{Selection, Suite};
 pub use target::{HttpTarget, RedisTarget, SqlTarget, Target, TargetSpec, TcpTarget, TlsOptions};

@@ -68,6 +68,19 @@ pub struct CheckCommon {
     /// 5-field cron expression (`*/5 * * * *`), in the daemon's time zone.
     #[serde(default)]
     pub schedule: Option<String>,
+    /// IANA time zone of `schedule` (default: the daemon's `--timezone`), e.g. `Europe/Berlin`.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// A stable per-check offset of up to this much, so thousands of checks sharing a schedule do
+    /// not fire on the same tick.
+    #[serde(default, with = "super::duration::option")]
+    #[schemars(with = "Option<super::duration::DurationSchema>")]
+    pub jitter: Option<Duration>,
+    /// A cron run missed while the daemon was down within this window runs once at start
+    /// (default 1h).
+    #[serde(default, with = "super::duration::option")]
+    #[schemars(with = "Option<super::duration::DurationSchema>")]
+    pub catch_up: Option<Duration>,
     /// Fixed interval instead of a cron schedule (`30s`, `5m`).
     #[serde(default, with = "super::duration::option")]
     #[schemars(with = "Option<super::duration::DurationSchema>")]
@@ -125,6 +138,11 @@ pub struct Check {
     /// The named target, or one made from an inline `url`/`address`.
     pub target: Option<Arc<Target>>,
     pub origin: Origin,
+    /// Hash of what is measured (kind, target, the probe's own fields): when it changes on
+    /// reload, the learned baseline no longer describes the value and is dropped.
+    pub measure_fingerprint: String,
+    /// Hash of the whole check as written: an unchanged check keeps its schedule state on reload.
+    pub config_fingerprint: String,
 }
 
 impl Check {
@@ -143,6 +161,13 @@ impl Check {
             (None, Some(t)) => crate::secrets::redact_owned(t.name.clone()),
             (None, None) => String::new(),
         }
+    }
+
+    /// Default window for catching up a missed cron run.
+    pub const DEFAULT_CATCH_UP: Duration = Duration::from_secs(3600);
+
+    pub fn catch_up(&self) -> Duration {
+        self.common.catch_up.unwrap_or(Self::DEFAULT_CATCH_UP)
     }
 
     pub fn is_shadow(&self) -> bool {

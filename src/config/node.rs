@@ -98,6 +98,38 @@ impl Node {
         })
     }
 
+    /// The node as JSON, without positions (for hashing and for `serde_json` consumers).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &self.value {
+            NodeValue::Null => J::Null,
+            NodeValue::Bool(b) => J::Bool(*b),
+            NodeValue::Int(i) => J::from(*i),
+            NodeValue::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            NodeValue::Str(s) => J::String(s.clone()),
+            NodeValue::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
+            NodeValue::Map(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.scalar_text().unwrap_or_default(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// SHA-256 (first 16 hex digits) of the mapping's entries whose keys are in `keys` (all when
+    /// None), independent of their order in the file.
+    pub fn fingerprint(&self, keys: Option<&[&str]>) -> String {
+        use sha2::{Digest, Sha256};
+        let mut json = self.to_json();
+        if let (Some(keys), serde_json::Value::Object(map)) = (keys, &mut json) {
+            map.retain(|k, _| keys.contains(&k.as_str()));
+        }
+        // serde_json's map is ordered by key, so the text is canonical.
+        let text = serde_json::to_string(&json).unwrap_or_default();
+        hex::encode(Sha256::digest(text.as_bytes()))[..16].to_string()
+    }
+
     /// What a person would call this node's type, for messages.
     pub fn type_name(&self) -> &'static str {
         match self.value {

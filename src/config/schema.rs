@@ -5,6 +5,8 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use super::model::CheckCommon;
+use super::service::ServiceConfig;
+use super::suite::Suite;
 use super::target::TargetSpec;
 use crate::probe::ProbeSpec;
 
@@ -30,6 +32,8 @@ pub fn rule_file_schema() -> Value {
         props.remove("kind");
     }
     defaults.as_object_mut().map(|o| o.remove("required"));
+    let suite = generator.subschema_for::<Suite>();
+    let service = generator.subschema_for::<ServiceConfig>();
     let defs: Map<String, Value> = generator
         .definitions()
         .iter()
@@ -57,6 +61,16 @@ pub fn rule_file_schema() -> Value {
             "checks": {
                 "type": "array",
                 "items": {"oneOf": check_variants}
+            },
+            "suites": {
+                "description": "Named sets of checks run together as one run.",
+                "type": "object",
+                "additionalProperties": suite
+            },
+            "services": {
+                "description": "How each service's health score is computed.",
+                "type": "object",
+                "additionalProperties": service
             }
         },
         "$defs": defs

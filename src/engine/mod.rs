@@ -2,7 +2,9 @@
 //! baselines, and committing a run's results and baseline updates together.
 
 mod judge;
+mod limits;
 mod run;
 
 pub use judge::{Judged, RunFacts, judge};
-pub use run::{CheckDoneHook, RunOptions, RunOutcome, run_checks, select_checks};
+pub use limits::{Limits, Permits};
+pub use run::{CheckDoneHook, RunOptions, RunOutcome, execute_check, run_checks, select_checks};

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::judge::{Judged, RunFacts, judge};
+use super::limits::Limits;
 use crate::baseline::EwmaState;
 use crate::config::{Check, RuleSet};
 use crate::probe::{ProbeContext, ProbeError};
@@ -21,10 +21,8 @@ use crate::store::{BaselineKey, Store, StoreError};
 pub type CheckDoneHook = Arc<dyn Fn(&[CheckResult]) + Send + Sync>;
 
 pub struct RunOptions {
-    /// Checks running at once, in all.
-    pub concurrency: usize,
-    /// Checks running at once against one target.
-    pub per_target: usize,
+    /// Global and per-target concurrency limits (shared with other runs of the process).
+    pub limits: Arc<Limits>,
     /// What started the run (`cli`, `demo`, a suite name).
     pub trigger: String,
     /// Called as each check finishes (progress display).
@@ -34,8 +32,7 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            concurrency: 32,
-            per_target: 4,
+            limits: Limits::new(32, 4),
             trigger: "cli".into(),
             on_check_done: None,
         }
@@ -92,26 +89,19 @@ pub async fn run_checks(
     let started_at = Utc::now();
     let names: Vec<String> = checks.iter().map(|c| c.name().to_string()).collect();
     let stored = store.baselines(&names).await?;
-    let global = Arc::new(Semaphore::new(opts.concurrency.max(1)));
-    let mut per_target: HashMap<String, Arc<Semaphore>> = HashMap::new();
     let mut tasks = JoinSet::new();
     for (index, check) in checks.iter().enumerate() {
-        let limit = per_target
-            .entry(limit_key(check))
-            .or_insert_with(|| Arc::new(Semaphore::new(opts.per_target.max(1))))
-            .clone();
         let series_state = baselines_of(&stored, check.name());
-        let (check, global, run_id, revision, progress) = (
+        let (check, limits, run_id, revision, progress) = (
             check.clone(),
-            global.clone(),
+            opts.limits.clone(),
             run_id.clone(),
             revision.clone(),
             opts.on_check_done.clone(),
         );
         tasks.spawn(async move {
-            let _g = global.acquire_owned().await.expect("semaphore open");
-            let _t = limit.acquire_owned().await.expect("semaphore open");
-            let judged = run_one(&check, &series_state, &run_id, &revision).await;
+            let _permits = limits.acquire(&check).await;
+            let judged = execute_check(&check, &series_state, &run_id, &revision).await;
             if let Some(p) = progress {
                 p(&judged.results);
             }
@@ -152,14 +142,6 @@ pub async fn run_checks(
     Ok(RunOutcome { run, results })
 }
 
-/// Checks against the same target share its limit; checks without one are limited only globally.
-fn limit_key(check: &Check) -> String {
-    match &check.target {
-        Some(t) => format!("{}:{}", t.kind(), t.name),
-        None => format!("check:{}", check.name()),
-    }
-}
-
 fn baselines_of(
     stored: &HashMap<BaselineKey, EwmaState>,
     check: &str,
@@ -171,7 +153,9 @@ fn baselines_of(
         .collect()
 }
 
-async fn run_one(
+/// Measures one check (bounded by its timeout) and judges the outcome against `baselines`
+/// (its stored state per series). The caller holds the concurrency permits.
+pub async fn execute_check(
     check: &Check,
     baselines: &HashMap<String, EwmaState>,
     run_id: &str,

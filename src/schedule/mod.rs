@@ -5,6 +5,13 @@
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
+/// Parses an IANA time zone name (`Europe/Berlin`, `UTC`).
+pub fn parse_timezone(name: &str) -> Result<chrono_tz::Tz, String> {
+    name.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        format!("unknown time zone {name:?}; use an IANA name such as Europe/Berlin or UTC")
+    })
+}
+
 /// Parses a standard 5-field cron expression (`minute hour day-of-month month day-of-week`).
 pub fn parse_cron(expr: &str) -> Result<Cron, String> {
     let fields = expr.split_whitespace().count();

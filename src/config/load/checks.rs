@@ -145,11 +145,18 @@ fn parse_check(
     for (path, msg) in issues.items {
         diags.push(doc.diag(node.locate(&path), msg));
     }
+    let measured: Vec<&str> = own
+        .iter()
+        .copied()
+        .chain(["kind", "target", "url", "address"])
+        .collect();
     Some(Check {
         common,
         probe,
         target: target?,
         origin: doc.origin(node.loc),
+        measure_fingerprint: node.fingerprint(Some(&measured)),
+        config_fingerprint: node.fingerprint(None),
     })
 }
 
@@ -163,6 +170,17 @@ fn validate_common(c: &CheckCommon, issues: &mut Issues) {
         }
         if c.every.is_some() {
             issues.at(&["every"], "set either `schedule` or `every`, not both");
+        }
+    }
+    if let Some(tz) = &c.timezone {
+        if let Err(e) = crate::schedule::parse_timezone(tz) {
+            issues.at(&["timezone"], e);
+        }
+        if c.schedule.is_none() {
+            issues.at_key(
+                &["timezone"],
+                "`timezone` applies to a cron `schedule`; this check has none",
+            );
         }
     }
     if c.every.is_some_and(|d| d.is_zero()) {

@@ -7,16 +7,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use self::checks::collect_checks;
+use self::sections::{collect_services, collect_suites};
 use self::targets::collect_targets;
 use super::issues::Diagnostic;
 use super::model::{Check, Origin};
 use super::node::{Loc, Node, NodeValue, parse_yaml};
 use super::revision::Revision;
+use super::service::ServiceConfig;
 use super::subst::{Env, ProcessEnv, Substituter};
+use super::suite::Suite;
 use super::target::Target;
 
 /// Top-level keys of a rule file.
-const TOP_LEVEL: &[&str] = &["vars", "targets", "defaults", "checks"];
+const TOP_LEVEL: &[&str] = &[
+    "vars", "targets", "defaults", "checks", "suites", "services",
+];
 
 /// Documents handled by other commands (`kind: playbook`, `kind: drill`), not rule files.
 const OTHER_DOCUMENTS: &[&str] = &["playbook", "drill"];
@@ -27,6 +32,8 @@ pub struct RuleSet {
     pub targets: BTreeMap<String, Arc<Target>>,
     pub checks: Vec<Arc<Check>>,
     pub vars: BTreeMap<String, String>,
+    pub suites: BTreeMap<String, Suite>,
+    pub services: BTreeMap<String, ServiceConfig>,
     pub revision: Revision,
     pub files: Vec<PathBuf>,
 }
@@ -74,6 +81,8 @@ pub fn load_with_env(paths: &[PathBuf], env: &dyn Env) -> Result<RuleSet, Vec<Di
     }
     let targets = collect_targets(&docs, &mut diags);
     let checks = collect_checks(&docs, &targets, &mut diags);
+    let suites = collect_suites(&docs, &checks, &mut diags);
+    let services = collect_services(&docs, &checks, &mut diags);
     if !diags.is_empty() {
         diags.sort();
         diags.dedup();
@@ -83,6 +92,8 @@ pub fn load_with_env(paths: &[PathBuf], env: &dyn Env) -> Result<RuleSet, Vec<Di
         targets: targets.into_iter().map(|(k, (t, _))| (k, t)).collect(),
         checks,
         vars,
+        suites,
+        services,
         revision: Revision::of(paths, &sources),
         files,
     })
@@ -336,6 +347,7 @@ fn report_unknown_keys(
 }
 
 mod checks;
+mod sections;
 mod targets;
 
 #[cfg(test)]

@@ -1,0 +1,144 @@
+//! `suites:` and `services:` of every file: named, one namespace across files, validated against
+//! the checks they refer to.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::RuleDoc;
+use crate::config::de::from_node;
+use crate::config::issues::{Diagnostic, Issues};
+use crate::config::model::{Check, Origin};
+use crate::config::node::Node;
+use crate::config::service::{ScoreModel, ServiceConfig};
+use crate::config::suite::Suite;
+
+/// Every entry of the mapping section `key` across files, deserialized as `T`, duplicates reported.
+fn named<T: serde::de::DeserializeOwned>(
+    docs: &[RuleDoc],
+    key: &str,
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<(String, T, Node, usize)> {
+    let mut out = Vec::new();
+    let mut seen: HashMap<String, Origin> = HashMap::new();
+    for (i, doc) in docs.iter().enumerate() {
+        for (k, v) in doc.map_section(key, diags) {
+            let name = k.scalar_text().unwrap_or_default();
+            if let Some(first) = seen.get(&name) {
+                diags.push(doc.diag(
+                    k.loc,
+                    format!("{what} `{name}` is defined twice: at {first} and here"),
+                ));
+                continue;
+            }
+            seen.insert(name.clone(), doc.origin(k.loc));
+            match from_node::<T>(v, None) {
+                Ok(t) => out.push((name, t, v.clone(), i)),
+                Err(e) => diags.push(doc.diag(e.loc.unwrap_or(v.loc), e.describe())),
+            }
+        }
+    }
+    out
+}
+
+fn report(doc: &RuleDoc, node: &Node, issues: Issues, diags: &mut Vec<Diagnostic>) {
+    for (path, msg) in issues.items {
+        diags.push(doc.diag(node.locate(&path), msg));
+    }
+}
+
+pub(super) fn collect_suites(
+    docs: &[RuleDoc],
+    checks: &[Arc<Check>],
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, Suite> {
+    let mut suites = BTreeMap::new();
+    for (name, suite, node, doc) in named::<Suite>(docs, "suites", "suite", diags) {
+        let mut issues = Issues::default();
+        if let Err(e) = crate::schedule::parse_cron(&suite.schedule) {
+            issues.at(&["schedule"], e);
+        }
+        if let Some(tz) = &suite.timezone
+            && let Err(e) = crate::schedule::parse_timezone(tz)
+        {
+            issues.at(&["timezone"], e);
+        }
+        for (i, wanted) in suite.select.checks.iter().enumerate() {
+            if !checks.iter().any(|c| c.name() == wanted) {
+                let path = ["select".to_string(), "checks".to_string()];
+                issues.items.push((
+                    path.iter()
+                        .map(|s| crate::config::PathSeg::key(s.clone()))
+                        .chain([crate::config::PathSeg::Index(i)])
+                        .collect(),
+                    format!("suite `{name}` selects unknown check `{wanted}`"),
+                ));
+            }
+        }
+        if issues.is_empty() && !checks.iter().any(|c| suite.select.matches(c)) {
+            issues.at_key(&["select"], format!("suite `{name}` selects no checks"));
+        }
+        report(&docs[doc], &node, issues, diags);
+        suites.insert(name, suite);
+    }
+    suites
+}
+
+pub(super) fn collect_services(
+    docs: &[RuleDoc],
+    checks: &[Arc<Check>],
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, ServiceConfig> {
+    let mut services = BTreeMap::new();
+    for (name, service, node, doc) in named::<ServiceConfig>(docs, "services", "service", diags) {
+        let mut issues = Issues::default();
+        match service.model {
+            ScoreModel::Weighted if service.components.is_empty() => {
+                issues.at_key(
+                    &["model"],
+                    format!("service `{name}` uses the weighted model but lists no components"),
+                );
+            }
+            ScoreModel::Penalty if !service.components.is_empty() => {
+                issues.at_key(&["components"], "components belong to `model: weighted`; the penalty model takes its weights from the checks");
+            }
+            _ => {}
+        }
+        for (i, c) in service.components.iter().enumerate() {
+            let at = |field: &str| {
+                vec![
+                    crate::config::PathSeg::key("components"),
+                    crate::config::PathSeg::Index(i),
+                    crate::config::PathSeg::key(field),
+                ]
+            };
+            if !checks.iter().any(|k| k.name() == c.check) {
+                issues
+                    .items
+                    .push((at("check"), format!("unknown check `{}`", c.check)));
+            }
+            if let Some(e) = c.normalize.error() {
+                issues.items.push((at("normalize"), e.to_string()));
+            }
+            if !c.weight.is_finite() {
+                issues
+                    .items
+                    .push((at("weight"), "weight must be a number".into()));
+            }
+        }
+        if let Some(low) = &service.low_score {
+            if !(low.below > 0.0 && low.below <= 100.0) {
+                issues.at(
+                    &["low_score", "below"],
+                    format!("below must be in (0, 100], got {}", low.below),
+                );
+            }
+            if low.times == 0 {
+                issues.at(&["low_score", "times"], "times must be at least 1");
+            }
+        }
+        report(&docs[doc], &node, issues, diags);
+        services.insert(name, service);
+    }
+    services
+}
