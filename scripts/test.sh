@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs what CI runs, on a fresh Debian machine with Rust: installs and starts the services the tests
-# talk to (PostgreSQL, MariaDB, Redis on loopback), then rustfmt, clippy and the whole test suite.
+# talk to (PostgreSQL, MariaDB, Redis on loopback) and the tools they use (promtool), then rustfmt,
+# clippy and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,8 @@ install_missing_packages() {
   command -v mariadb >/dev/null || pkgs+=(mariadb-client)
   command -v redis-server >/dev/null || pkgs+=(redis-server)
   command -v redis-cli >/dev/null || pkgs+=(redis-tools)
+  # promtool checks the daemon's /metrics exposition in the tests.
+  command -v promtool >/dev/null || pkgs+=(prometheus)
   if [ ${#pkgs[@]} -gt 0 ]; then
     log "installing ${pkgs[*]}"
     as_root apt-get update -q

@@ -4,10 +4,12 @@
 //! learns what is normal, `engine` runs checks and judges results, `store` keeps them, `cli` is the
 //! command line.
 
+pub mod api;
 pub mod baseline;
 pub mod cli;
 pub mod condition;
 pub mod config;
+pub mod daemon;
 pub mod demo;
 pub mod engine;
 pub mod probe;

@@ -40,6 +40,8 @@ pub enum Command {
     Schema,
     /// Start demo targets on loopback, learn baselines, inject an anomaly and catch it.
     Demo(DemoArgs),
+    /// Run checks and suites on their schedules, serve the API, /metrics and live events.
+    Daemon(crate::daemon::DaemonArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -67,6 +69,9 @@ pub struct RunArgs {
     /// Run only this check (repeatable).
     #[arg(long = "check", value_name = "NAME")]
     pub checks: Vec<String>,
+    /// Run the checks a suite selects, as one run (see `suites:`).
+    #[arg(long, value_name = "NAME", conflicts_with = "checks")]
+    pub suite: Option<String>,
     /// Run only checks with this label (repeatable, all must match).
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
     pub tags: Vec<(String, String)>,
@@ -149,6 +154,7 @@ async fn dispatch(command: Command) -> u8 {
             EXIT_OK
         }
         Command::Demo(a) => crate::demo::run(a).await,
+        Command::Daemon(a) => crate::daemon::run(a).await,
     }
 }
 

@@ -4,13 +4,16 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::output;
 use super::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, RunArgs, RunFormat};
 use crate::config;
 use crate::engine::{RunOptions, run_checks, select_checks};
-use crate::store::Store;
+use crate::result::CheckResult;
+use crate::score::{self, ServiceScore};
+use crate::store::{ScoreRecord, Store, StoreError};
 
 pub async fn run(args: RunArgs) -> u8 {
     let rules = match config::load(std::slice::from_ref(&args.rules)) {
@@ -26,7 +29,30 @@ pub async fn run(args: RunArgs) -> u8 {
             return EXIT_INVALID;
         }
     };
-    let checks = match select_checks(&rules, &args.checks, &args.tags) {
+    let checks = match &args.suite {
+        Some(name) => match rules.suites.get(name) {
+            Some(suite) => Ok(rules
+                .checks
+                .iter()
+                .filter(|c| suite.select.matches(c) && c.has_labels(&args.tags))
+                .cloned()
+                .collect()),
+            None => {
+                let known: Vec<&str> = rules.suites.keys().map(String::as_str).collect();
+                eprintln!(
+                    "patrol: unknown suite {name:?}; defined suites: {}",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                );
+                return EXIT_INVALID;
+            }
+        },
+        None => select_checks(&rules, &args.checks, &args.tags),
+    };
+    let checks = match checks {
         Ok(c) => c,
         Err(unknown) => {
             eprintln!("patrol: unknown check(s): {}", unknown.join(", "));
@@ -44,7 +70,10 @@ pub async fn run(args: RunArgs) -> u8 {
     let pb = progress.clone();
     let opts = RunOptions {
         limits: crate::engine::Limits::new(args.concurrency, args.per_target),
-        trigger: "cli".into(),
+        trigger: args
+            .suite
+            .as_ref()
+            .map_or("cli".into(), |s| format!("suite:{s}")),
         on_check_done: Some(Arc::new(move |_| pb.inc(1))),
     };
     let started = std::time::Instant::now();
@@ -69,11 +98,45 @@ pub async fn run(args: RunArgs) -> u8 {
             }
         }
     }
+    let scores = match score_services(&rules, &store, &outcome.results).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("patrol: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    if args.format == RunFormat::Table && !scores.is_empty() {
+        print!("\n{}", score::table(&scores));
+    }
     if outcome.failed() {
         EXIT_FAILED
     } else {
         EXIT_OK
     }
+}
+
+/// Scores of the services this run touched (and the overall score), from the stored check states
+/// with this run's results folded in, stored as one point of each score's time series. Empty when
+/// the run touched no service.
+async fn score_services(
+    rules: &config::RuleSet,
+    store: &Store,
+    results: &[CheckResult],
+) -> Result<Vec<ServiceScore>, StoreError> {
+    let touched = score::touched_services(rules, results);
+    if touched.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The run is stored already, so the stored states normally include it; folding it again is
+    // a no-op then and keeps the scores right if the store lags behind.
+    let states = score::check_states_from(results, &store.check_states().await?);
+    let scores: Vec<ServiceScore> = score::evaluate(rules, &states, Utc::now())
+        .into_iter()
+        .filter(|s| s.service == score::OVERALL || touched.contains(&s.service))
+        .collect();
+    let records: Vec<ScoreRecord> = scores.iter().map(ScoreRecord::from).collect();
+    store.save_scores(&records).await?;
+    Ok(scores)
 }
 
 /// A progress bar on stderr that shows itself only on a terminal and only once the run has

@@ -1,6 +1,18 @@
-//! Schedules. Today: parsing and validating 5-field cron expressions (the daemon's scheduler
-//! builds on this). croner, not the `cron` crate: it takes standard 5-field expressions, numbers
-//! Sunday 0 and does not skip a 02:00 run on a DST-change day.
+//! Schedules: parsing 5-field cron expressions and time zones (validation and the daemon), when a
+//! job fires ([`Trigger`], correct across DST, with a stable [`jitter_offset`]), and the
+//! [`Scheduler`] that starts the daemon's checks and suites on time, never twice at once.
+//! croner, not the `cron` crate: it takes standard 5-field expressions and numbers Sunday 0;
+//! `trigger.rs` maps its wall-clock matches to instants across DST.
+
+mod clock;
+mod scheduler;
+mod stats;
+mod trigger;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use scheduler::{Job, JobKey, JobRunner, Scheduler, SchedulerHandle};
+pub use stats::{JobStats, LatencyHistogram, LatenessSummary, ScheduleStats};
+pub use trigger::{Trigger, jitter_offset};
 
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};

@@ -4,20 +4,25 @@
 //! rather than `sqlx::Any`: the Any driver carries no timestamp or JSON types, so TIMESTAMPTZ
 //! and JSONB columns could not be used on PostgreSQL. Each query is written once inside the
 //! `on_pool!` macro, which expands it for both pools with `Db` naming the backend; the write
-//! statements are written once in [`statements`]. What differs between backends is how a
-//! timestamp is bound and the migration folders. SQL gets its placeholders from `QueryBuilder`,
+//! statements are written once in `statements.rs`. What differs between backends is how a
+//! timestamp is bound, how writers are serialised (see `serialize_writers`) and the migration
+//! folders. SQL gets its placeholders from `QueryBuilder`,
 //! which writes `?` or `$n` as each backend wants.
 //!
 //! **Schema** (`migrations/sqlite`, `migrations/postgres`: same tables and columns):
 //! `runs` (one row per run), `results` (one row per check and series, indexed by
-//! `(check_name, series, started_at)` and by `run_id`) and `baselines` (EWMA state keyed by
-//! `(check_name, series)`). Timestamps are TIMESTAMPTZ on PostgreSQL and fixed-format UTC text on
-//! SQLite, both at microsecond precision.
+//! `(check_name, series, started_at)`, `(check_name, started_at, id)`, `(started_at, id)` and
+//! `run_id`), `baselines` (EWMA state keyed by `(check_name, series)`), and for the daemon
+//! `check_state` (latest state per check, see `state.rs`), `events` (the SSE log, `events.rs`),
+//! `scores` + `latest_scores` and `job_runs`. Timestamps are TIMESTAMPTZ on PostgreSQL and
+//! fixed-format UTC text on SQLite, both at microsecond precision.
 //!
 //! **Sharing.** SQLite files run in WAL mode with a busy timeout, so a daemon and a CLI run can
-//! use one file at once. [`Store::save_run`] writes a run, its results and its baseline updates
-//! in one transaction: a failure leaves none of them behind.
+//! use one file at once. [`Store::save_runs`] writes a batch of runs, their results, baseline
+//! updates, check states and events in one transaction of multi-row statements: a failure
+//! leaves none of them behind.
 
+mod chunks;
 mod connect;
 mod location;
 mod rows;
@@ -25,12 +30,15 @@ mod statements;
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
 use crate::baseline::EwmaState;
 use crate::result::{CheckResult, RunRecord};
+use crate::score::CheckState;
+use chunks::sized_chunks;
 pub use location::{ACCEPTED_SCHEMES, Location};
 use rows::{
     BASELINE_COLUMNS, BaselineRow, RESULT_COLUMNS, RUN_COLUMNS, ResultRow, RunRow, baseline_rows,
@@ -74,6 +82,18 @@ macro_rules! on_pool {
         }
     };
 }
+
+// Declared after `on_pool!`, which they use.
+mod events;
+mod plans;
+mod scores;
+mod state;
+mod upkeep;
+
+pub use events::{NewEvent, StoredEvent};
+pub use plans::QueryPlan;
+pub use scores::ScoreRecord;
+pub use upkeep::PruneCounts;
 
 /// Runs, results and baselines, in SQLite or PostgreSQL. Cheap to clone (the pool is shared).
 #[derive(Clone)]
@@ -135,36 +155,121 @@ impl Store {
         found.into_iter().map(BaselineRow::into_entry).collect()
     }
 
-    /// Writes a run, its results and the baseline updates in one transaction. Results must name
-    /// this run (`run_id`); a failure at any point leaves nothing of the run behind.
+    /// Writes a run, its results and the baseline updates in one transaction (see
+    /// [`Store::save_runs`]). Results must name this run (`run_id`); a failure at any point
+    /// leaves nothing of the run behind.
     pub async fn save_run(
         &self,
         run: &RunRecord,
         results: &[CheckResult],
         baselines: &[(BaselineKey, EwmaState)],
     ) -> Result<(), StoreError> {
-        let run_row = RunRow::from_record(run)?;
-        let result_rows: Vec<ResultRow> = results
+        self.save_batch(&[(run, results)], baselines, &[])
+            .await
+            .map(|_| ())
+    }
+
+    /// Writes a batch of runs with their results, the baseline updates, the resulting check states
+    /// and `events`, in ONE transaction of multi-row statements, and returns the events with
+    /// their ids. Results must name a run of the batch. This is the daemon's writer: it collects
+    /// finished runs for a moment and saves them together, so a transaction (and on SQLite an
+    /// fsync) is paid per batch, not per check.
+    pub async fn save_runs(
+        &self,
+        batch: &[(RunRecord, Vec<CheckResult>)],
+        baselines: &[(BaselineKey, EwmaState)],
+        events: &[NewEvent],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let borrowed: Vec<(&RunRecord, &[CheckResult])> = batch
             .iter()
+            .map(|(run, results)| (run, results.as_slice()))
+            .collect();
+        self.save_batch(&borrowed, baselines, events).await
+    }
+
+    async fn save_batch(
+        &self,
+        batch: &[(&RunRecord, &[CheckResult])],
+        baselines: &[(BaselineKey, EwmaState)],
+        events: &[NewEvent],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let run_rows: Vec<RunRow> = batch
+            .iter()
+            .map(|(run, _)| RunRow::from_record(run))
+            .collect::<Result<_, _>>()?;
+        let all_results = || batch.iter().flat_map(|(_, results)| results.iter());
+        let result_rows: Vec<ResultRow> = all_results()
             .map(ResultRow::from_result)
             .collect::<Result<_, _>>()?;
         let baseline_rows = baseline_rows(baselines)?;
+        let (continuing, replacing): (Vec<_>, Vec<_>) = state::fold_batch(all_results())
+            .into_iter()
+            .partition(|u| u.continues_streak);
+        let event_rows: Vec<events::NewEventRow> =
+            events.iter().map(events::NewEventRow::from_event).collect();
         on_pool!(self, |pool, Db| async {
             let mut tx = pool.begin().await?;
-            Db::insert_run(&run_row).build().execute(&mut *tx).await?;
-            for chunk in result_rows.chunks(BATCH) {
+            serialize_writers::<Db>(&mut tx).await?;
+            for chunk in sized_chunks(&run_rows) {
+                Db::insert_runs(chunk).build().execute(&mut *tx).await?;
+            }
+            for chunk in sized_chunks(&result_rows) {
                 Db::insert_results(chunk).build().execute(&mut *tx).await?;
             }
-            for chunk in baseline_rows.chunks(BATCH) {
+            for chunk in sized_chunks(&baseline_rows) {
                 Db::upsert_baselines(chunk)
                     .build()
                     .execute(&mut *tx)
                     .await?;
             }
-            tx.commit().await
+            for (updates, continues) in [(&continuing, true), (&replacing, false)] {
+                for chunk in sized_chunks(updates) {
+                    Db::upsert_check_states(chunk, continues)
+                        .build()
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            let stored = events::append_in::<Db>(&mut tx, &event_rows).await?;
+            tx.commit().await?;
+            Ok(stored)
         }
         .await)
-        .map_err(failed(&format!("saving run {}", run.id)))
+        .map_err(failed(&describe_batch(batch)))
+    }
+
+    /// The latest state of every check that has one, by check name.
+    pub async fn check_states(&self) -> Result<HashMap<String, CheckState>, StoreError> {
+        let rows: Vec<state::CheckStateRow> = on_pool!(self, |pool, Db| {
+            QueryBuilder::<Db>::new(format!(
+                "SELECT {} FROM check_state",
+                state::CHECK_STATE_COLUMNS
+            ))
+            .build_query_as()
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(failed("reading check states"))?;
+        rows.into_iter()
+            .map(state::CheckStateRow::into_entry)
+            .collect()
+    }
+
+    /// Up to `limit` results, newest first, of one check or of all, taken at or after `since`.
+    /// Served by the indexes `results (check_name, started_at, id)` and `results (started_at, id)`.
+    pub async fn query_results(
+        &self,
+        check: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<CheckResult>, StoreError> {
+        let rows: Vec<ResultRow> = on_pool!(self, |pool, Db| {
+            let mut q = QueryBuilder::<Db>::new("");
+            push_query_results(&mut q, check, since, limit);
+            q.build_query_as().fetch_all(pool).await
+        })
+        .map_err(failed("reading results"))?;
+        rows.into_iter().map(ResultRow::into_result).collect()
     }
 
     /// The run with this id, if stored.
@@ -224,6 +329,59 @@ impl Store {
         })
         .map_err(failed(&format!("reading results of {check}")))?;
         rows.into_iter().map(ResultRow::into_result).collect()
+    }
+}
+
+/// Appends the query behind [`Store::query_results`] to `q`.
+fn push_query_results<Db: Statements>(
+    q: &mut QueryBuilder<Db>,
+    check: Option<&str>,
+    since: Option<DateTime<Utc>>,
+    limit: u32,
+) where
+    for<'q> &'q str: sqlx::Encode<'q, Db> + sqlx::Type<Db>,
+    i64: for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db>,
+{
+    q.push(format!("SELECT {RESULT_COLUMNS} FROM results"));
+    let mut glue = " WHERE ";
+    if let Some(check) = check {
+        q.push(glue).push("check_name = ").push_bind(check);
+        glue = " AND ";
+    }
+    if let Some(since) = since {
+        q.push(glue).push("started_at >= ");
+        Db::push_time(q, since);
+    }
+    q.push(" ORDER BY started_at DESC, id DESC LIMIT ")
+        .push_bind(sql_limit(limit as usize));
+}
+
+/// Makes the transaction on `conn` wait for other writers, and them for it, until it ends.
+///
+/// On PostgreSQL this is a transaction-scoped advisory lock, taken first by every transaction
+/// that saves runs, appends events or deletes baselines. It gives two guarantees: event ids
+/// become visible in increasing order (an id taken by a transaction that commits later than a
+/// larger one would be skipped by a reader resuming after the larger), and two writers (a daemon
+/// and a CLI run) never deadlock on baseline and check-state rows they upsert in different
+/// orders. Writes are short batches, so waiting costs little; SQLite works this way anyway.
+async fn serialize_writers<Db>(conn: &mut Db::Connection) -> Result<(), sqlx::Error>
+where
+    Db: Statements,
+    Db::Arguments: sqlx::IntoArguments<Db>,
+    for<'c> &'c mut Db::Connection: sqlx::Executor<'c, Database = Db>,
+{
+    if let Some(mut lock) = Db::lock_writers() {
+        lock.build().execute(conn).await?;
+    }
+    Ok(())
+}
+
+/// What a failed batch save was, for its error message.
+fn describe_batch(batch: &[(&RunRecord, &[CheckResult])]) -> String {
+    match batch {
+        [(run, _)] => format!("saving run {}", run.id),
+        [(first, _), ..] => format!("saving {} runs ({} …)", batch.len(), first.id),
+        [] => "saving an empty batch".into(),
     }
 }
 

@@ -4,6 +4,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod sse;
+
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 pub const MYSQL_ADMIN_URL: &str = "mysql://root@127.0.0.1:3306/test";
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";

@@ -1,0 +1,299 @@
+//! The daemon's engine room: runs a check, a suite or an API request as one run (measure within
+//! the shared limits, judge against the in-memory baselines, queue for the writer, update metrics
+//! and check states), and implements the scheduler's [`JobRunner`] and the API's [`Control`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use futures::future::BoxFuture;
+use tokio::sync::Mutex;
+use tokio::task::JoinSet;
+
+use super::state::{Control, DaemonState, ReloadOutcome, RunRequest};
+use super::writer::{Finished, Writer};
+use crate::baseline::EwmaState;
+use crate::config::{Check, RuleSet};
+use crate::engine::{Limits, execute_check};
+use crate::result::{CheckResult, RunRecord, StatusCounts};
+use crate::schedule::{JobKey, JobRunner, SchedulerHandle};
+use crate::score::CheckState;
+use crate::store::{BaselineKey, NewEvent};
+
+pub struct Daemon {
+    pub state: Arc<DaemonState>,
+    pub rules_dir: std::path::PathBuf,
+    pub timezone: Tz,
+    pub limits: Arc<Limits>,
+    pub writer: Writer,
+    /// Learned baselines of every series, loaded at start and kept current: a check never waits
+    /// for the store to read its baseline.
+    pub baselines: Mutex<HashMap<BaselineKey, EwmaState>>,
+    /// Latest state of every check (status, failing since, value) for the health scores.
+    pub check_states: Mutex<HashMap<String, CheckState>>,
+    pub scheduler: std::sync::OnceLock<SchedulerHandle>,
+    /// One reload at a time.
+    pub reload_lock: Mutex<()>,
+    /// Consecutive low scores per service.
+    pub low_scores: Mutex<crate::score::LowScoreWatch>,
+    /// Runs started through the API, awaited on shutdown like scheduled ones.
+    pub api_runs: tokio_util::task::TaskTracker,
+}
+
+/// What started a run.
+#[derive(Clone, Debug)]
+pub enum Trigger {
+    Schedule,
+    Suite(String),
+    Api,
+}
+
+impl Trigger {
+    fn label(&self) -> String {
+        match self {
+            Trigger::Schedule => "schedule".into(),
+            Trigger::Suite(s) => format!("suite:{s}"),
+            Trigger::Api => "api".into(),
+        }
+    }
+}
+
+impl Daemon {
+    /// Runs `checks` as one run `run_id` and queues it for the store; returns the results.
+    pub async fn run_set(
+        self: &Arc<Self>,
+        run_id: String,
+        checks: Vec<Arc<Check>>,
+        trigger: Trigger,
+        job_start: Option<(String, DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Vec<CheckResult> {
+        let rules = self.state.rules.load_full();
+        let started_at = Utc::now();
+        let mut tasks = JoinSet::new();
+        for (index, check) in checks.into_iter().enumerate() {
+            let (me, run_id, revision) = (self.clone(), run_id.clone(), rules.revision.to_string());
+            tasks.spawn(async move {
+                let _permits = me.limits.acquire(&check).await;
+                let series = me.series_baselines(check.name()).await;
+                let judged = execute_check(&check, &series, &run_id, &revision).await;
+                (index, check, judged)
+            });
+        }
+        let mut finished = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(done) => finished.push(done),
+                Err(e) => tracing::error!("a check task failed: {e}"),
+            }
+        }
+        finished.sort_by_key(|(i, _, _)| *i);
+        let mut results = Vec::new();
+        let mut updates = Vec::new();
+        for (_, check, judged) in finished {
+            for (series, state) in judged.baselines {
+                updates.push((
+                    BaselineKey {
+                        check: check.name().to_string(),
+                        series,
+                    },
+                    state,
+                ));
+            }
+            // Per check, so series a check stopped reporting leave /metrics.
+            self.state
+                .metrics
+                .observe_check(check.name(), &judged.results);
+            results.extend(judged.results);
+        }
+        self.learn(&updates).await;
+        self.fold_states(&results).await;
+        let run = RunRecord {
+            id: run_id,
+            started_at,
+            finished_at: Utc::now(),
+            revision: rules.revision.to_string(),
+            trigger: trigger.label(),
+            counts: StatusCounts::tally(&results),
+        };
+        let events = results.iter().map(result_event).collect();
+        self.writer
+            .submit(Finished {
+                run,
+                results: results.clone(),
+                baselines: updates,
+                events,
+                job_start,
+            })
+            .await;
+        results
+    }
+
+    async fn series_baselines(&self, check: &str) -> HashMap<String, EwmaState> {
+        let map = self.baselines.lock().await;
+        map.iter()
+            .filter(|(k, _)| k.check == check)
+            .map(|(k, v)| (k.series.clone(), v.clone()))
+            .collect()
+    }
+
+    async fn learn(&self, updates: &[(BaselineKey, EwmaState)]) {
+        let mut map = self.baselines.lock().await;
+        for (k, v) in updates {
+            map.insert(k.clone(), v.clone());
+        }
+    }
+
+    async fn fold_states(&self, results: &[CheckResult]) {
+        let mut states = self.check_states.lock().await;
+        let folded = crate::score::check_states_from(results, &states);
+        states.extend(folded);
+    }
+
+    /// The checks a suite selects in the current rules.
+    fn suite_checks(&self, rules: &RuleSet, suite: &str) -> Option<Vec<Arc<Check>>> {
+        let s = rules.suites.get(suite)?;
+        Some(
+            rules
+                .checks
+                .iter()
+                .filter(|c| s.select.matches(c))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    async fn run_job(self: Arc<Self>, key: JobKey, planned: DateTime<Utc>) {
+        let started = Utc::now();
+        let lateness = (started - planned).num_microseconds().unwrap_or(0) as f64 / 1e6;
+        self.state.metrics.observe_lateness(lateness.max(0.0));
+        let rules = self.state.rules.load_full();
+        match key {
+            JobKey::Check(name) => {
+                let Some(check) = rules.check(&name).cloned() else {
+                    return;
+                };
+                let job_start = check
+                    .common
+                    .schedule
+                    .as_ref()
+                    .map(|_| (key_text(&JobKey::Check(name.clone())), planned, started));
+                self.run_set(new_run_id(), vec![check], Trigger::Schedule, job_start)
+                    .await;
+            }
+            JobKey::Suite(name) => {
+                let Some(checks) = self.suite_checks(&rules, &name) else {
+                    return;
+                };
+                let job_start = Some((key_text(&JobKey::Suite(name.clone())), planned, started));
+                self.run_set(new_run_id(), checks, Trigger::Suite(name), job_start)
+                    .await;
+                // A suite is a natural moment for a score: the nightly report shows it.
+                super::scores::evaluate_now(&self).await;
+            }
+        }
+    }
+}
+
+pub fn new_run_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+pub fn key_text(key: &JobKey) -> String {
+    key.to_string()
+}
+
+fn result_event(r: &CheckResult) -> NewEvent {
+    NewEvent {
+        kind: "result".into(),
+        at: r.started_at,
+        data: serde_json::to_value(r).unwrap_or_default(),
+    }
+}
+
+/// The scheduler's handle on the daemon (weak: the daemon owns the scheduler).
+pub struct DaemonRunner(pub Weak<Daemon>);
+
+impl JobRunner for DaemonRunner {
+    fn run(&self, key: JobKey, planned: DateTime<Utc>) -> BoxFuture<'static, ()> {
+        let daemon = self.0.upgrade();
+        Box::pin(async move {
+            if let Some(d) = daemon {
+                d.run_job(key, planned).await;
+            }
+        })
+    }
+}
+
+/// The API's handle on the daemon (weak: the state it lives in belongs to the daemon).
+pub struct DaemonControl(pub Weak<Daemon>);
+
+impl Control for DaemonControl {
+    fn start_run(&self, request: RunRequest) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async move {
+            let daemon = self.0.upgrade().ok_or("the daemon is shutting down")?;
+            let rules = daemon.state.rules.load_full();
+            let (checks, trigger) = match (&request.suite, request.checks.is_empty()) {
+                (Some(_), false) => return Err("give either `checks` or `suite`, not both".into()),
+                (Some(suite), true) => (
+                    daemon
+                        .suite_checks(&rules, suite)
+                        .ok_or(format!("unknown suite {suite:?}"))?,
+                    Trigger::Suite(suite.clone()),
+                ),
+                (None, false) => {
+                    let unknown: Vec<&String> = request
+                        .checks
+                        .iter()
+                        .filter(|n| rules.check(n).is_none())
+                        .collect();
+                    if !unknown.is_empty() {
+                        return Err(format!(
+                            "unknown check(s): {}",
+                            unknown
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ));
+                    }
+                    (
+                        rules
+                            .checks
+                            .iter()
+                            .filter(|c| request.checks.iter().any(|n| n == c.name()))
+                            .cloned()
+                            .collect(),
+                        Trigger::Api,
+                    )
+                }
+                (None, true) => return Err("give `checks` (a list of names) or `suite`".into()),
+            };
+            // The id is returned at once; the run goes on and its results can be fetched by id.
+            let run_id = new_run_id();
+            let id = run_id.clone();
+            let tracker = daemon.api_runs.clone();
+            tracker.spawn(async move {
+                let is_suite = matches!(trigger, Trigger::Suite(_));
+                daemon.run_set(id, checks, trigger, None).await;
+                if is_suite {
+                    super::scores::evaluate_now(&daemon).await;
+                }
+            });
+            Ok(run_id)
+        })
+    }
+
+    fn reload(&self) -> BoxFuture<'_, ReloadOutcome> {
+        Box::pin(async move {
+            match self.0.upgrade() {
+                Some(d) => super::reload::reload(&d).await,
+                None => ReloadOutcome {
+                    applied: false,
+                    revision: String::new(),
+                    problems: Vec::new(),
+                },
+            }
+        })
+    }
+}

@@ -1,0 +1,303 @@
+//! `patrol daemon`: the unattended main job. Checks and suites run on their schedules within shared
+//! limits; results are judged against in-memory baselines and written in batches; scores are kept;
+//! rules reload atomically; the API serves status, metrics and a live event stream.
+
+mod core;
+pub mod events;
+mod jobs;
+mod reload;
+mod scores;
+pub mod state;
+mod writer;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use self::core::{Daemon, DaemonControl, DaemonRunner};
+use self::events::EventBus;
+use self::state::DaemonState;
+use self::writer::Writer;
+use crate::cli::{DEFAULT_STORE, EXIT_INVALID, EXIT_OK};
+use crate::config::{self, duration};
+use crate::engine::Limits;
+use crate::schedule::{JobKey, Scheduler, SystemClock};
+use crate::store::Store;
+
+pub use self::jobs::{jobs_from, system_timezone};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct DaemonArgs {
+    /// Rules directory (watched for changes).
+    #[arg(long, default_value = "rules")]
+    pub rules: PathBuf,
+    #[arg(long, env = "PATROL_STORE", default_value = DEFAULT_STORE)]
+    pub store: String,
+    /// Address of the API, /metrics and the status page.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub listen: SocketAddr,
+    /// Time zone of cron schedules without their own (default: the system's).
+    #[arg(long)]
+    pub timezone: Option<String>,
+    /// How long in-flight checks may finish after SIGTERM.
+    #[arg(long, default_value = "30s", value_parser = duration::parse)]
+    pub grace: Duration,
+    /// Bearer token required by mutating API endpoints (required for a non-loopback --listen).
+    #[arg(long, env = "PATROL_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+    /// Results, runs, scores and events older than this are pruned daily.
+    #[arg(long, default_value = "30d", value_parser = duration::parse)]
+    pub retention: Duration,
+    /// Checks running at once.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Checks running at once against one target.
+    #[arg(long, default_value_t = 4)]
+    pub per_target: usize,
+    /// How often health scores are evaluated.
+    #[arg(long, default_value = "30s", value_parser = duration::parse)]
+    pub score_every: Duration,
+}
+
+/// Runs the daemon until SIGTERM/SIGINT; exit code 0 after a clean drain, 2 for bad input.
+pub async fn run(args: DaemonArgs) -> u8 {
+    match start(args).await {
+        Ok(()) => EXIT_OK,
+        Err(message) => {
+            eprintln!("patrol daemon: {message}");
+            EXIT_INVALID
+        }
+    }
+}
+
+async fn start(args: DaemonArgs) -> Result<(), String> {
+    if !args.listen.ip().is_loopback() && args.api_token.is_none() {
+        return Err(format!(
+            "refusing to listen on {} without --api-token (or PATROL_API_TOKEN): the API can start runs and reloads",
+            args.listen
+        ));
+    }
+    let timezone = match &args.timezone {
+        Some(tz) => crate::schedule::parse_timezone(tz)?,
+        None => system_timezone(),
+    };
+    let rules = config::load(std::slice::from_ref(&args.rules)).map_err(|problems| {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        format!("{} problem(s) in the rules; not starting", problems.len())
+    })?;
+    let store = Store::open(&args.store).await.map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let daemon = assemble(&args, rules, store, timezone).await?;
+    let shutdown = CancellationToken::new();
+    let api = tokio::spawn(crate::api::serve(
+        listener,
+        daemon.state.clone(),
+        shutdown.clone().cancelled_owned(),
+    ));
+    let (reload_tx, reload_rx) = mpsc::unbounded_channel();
+    let _watcher = reload::watch(&args.rules, reload_tx.clone())
+        .map_err(|e| tracing::warn!("{e}; reload with SIGHUP or POST /api/v1/reload"))
+        .ok();
+    tokio::spawn(reload_requests(daemon.clone(), reload_rx));
+    tokio::spawn(on_sighup(reload_tx));
+    tokio::spawn(score_loop(
+        daemon.clone(),
+        args.score_every,
+        shutdown.clone(),
+    ));
+    tokio::spawn(retention_loop(
+        daemon.state.store.clone(),
+        args.retention,
+        shutdown.clone(),
+    ));
+    daemon.state.set_ready(true);
+    tracing::info!(
+        "patrol daemon listening on {}, revision {}",
+        args.listen,
+        daemon.state.rules.load().revision
+    );
+    wait_for_termination().await;
+    drain(&daemon, args.grace, &shutdown).await;
+    let _ = api.await;
+    Ok(())
+}
+
+/// Builds the daemon: cached baselines and check states, the writer, the scheduler.
+async fn assemble(
+    args: &DaemonArgs,
+    rules: config::RuleSet,
+    store: Store,
+    timezone: chrono_tz::Tz,
+) -> Result<Arc<Daemon>, String> {
+    let names: Vec<String> = rules.checks.iter().map(|c| c.name().to_string()).collect();
+    let baselines = store.baselines(&names).await.map_err(|e| e.to_string())?;
+    let check_states = store.check_states().await.map_err(|e| e.to_string())?;
+    let last_runs = store.job_last_runs().await.map_err(|e| e.to_string())?;
+    let rules = Arc::new(rules);
+    let events = EventBus::new();
+    let writer = Writer::start(store.clone(), events.clone());
+    let daemon = Arc::new_cyclic(|weak| {
+        let control = Arc::new(DaemonControl(weak.clone()));
+        let state = Arc::new(DaemonState::new(
+            rules.clone(),
+            store,
+            events,
+            control,
+            args.api_token.clone(),
+        ));
+        Daemon {
+            state,
+            rules_dir: args.rules.clone(),
+            timezone,
+            limits: Limits::new(args.concurrency, args.per_target),
+            writer,
+            baselines: Mutex::new(baselines),
+            check_states: Mutex::new(check_states),
+            scheduler: std::sync::OnceLock::new(),
+            reload_lock: Mutex::new(()),
+            low_scores: Mutex::new(crate::score::LowScoreWatch::default()),
+            api_runs: tokio_util::task::TaskTracker::new(),
+        }
+    });
+    daemon
+        .state
+        .metrics
+        .set_revision(&rules.revision.to_string());
+    let last_runs: HashMap<JobKey, chrono::DateTime<chrono::Utc>> = last_runs
+        .into_iter()
+        .filter_map(|(k, t)| JobKey::parse(&k).map(|k| (k, t)))
+        .collect();
+    let runner = Arc::new(DaemonRunner(Arc::downgrade(&daemon)));
+    let handle = Scheduler::start(
+        Arc::new(SystemClock),
+        runner,
+        jobs_from(&rules, timezone),
+        last_runs,
+    );
+    let _ = daemon.scheduler.set(handle);
+    Ok(daemon)
+}
+
+async fn reload_requests(daemon: Arc<Daemon>, mut rx: mpsc::UnboundedReceiver<()>) {
+    while rx.recv().await.is_some() {
+        // Requests that piled up during a reload are answered by the next one.
+        while rx.try_recv().is_ok() {}
+        reload::reload(&daemon).await;
+    }
+}
+
+#[cfg(unix)]
+async fn on_sighup(reload: mpsc::UnboundedSender<()>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let _ = reload.send(());
+    }
+}
+
+#[cfg(not(unix))]
+async fn on_sighup(_reload: mpsc::UnboundedSender<()>) {}
+
+async fn score_loop(daemon: Arc<Daemon>, every: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_skipped: HashMap<String, u64> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        scores::evaluate_now(&daemon).await;
+        export_skips(&daemon, &mut last_skipped);
+    }
+}
+
+/// Carries the scheduler's skip counts into `patrol_schedule_skipped_total`.
+fn export_skips(daemon: &Daemon, last: &mut HashMap<String, u64>) {
+    let Some(s) = daemon.scheduler.get() else {
+        return;
+    };
+    for (key, job) in s.stats().jobs {
+        let JobKey::Check(name) = &key else { continue };
+        let seen = last.entry(name.clone()).or_insert(0);
+        for _ in *seen..job.skipped {
+            daemon.state.metrics.skipped(name);
+        }
+        *seen = job.skipped;
+    }
+}
+
+/// Prunes what is older than the retention once at start and then daily.
+async fn retention_loop(store: Store, retention: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(24 * 3600));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let before = chrono::Utc::now()
+            - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(30));
+        match store.prune(before).await {
+            Ok(counts) => tracing::info!("retention: pruned {counts:?} older than {before}"),
+            Err(e) => tracing::warn!("retention: pruning failed: {e}"),
+        }
+    }
+}
+
+async fn wait_for_termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Stops scheduling, lets in-flight checks finish within `grace`, flushes the writer, stops the API.
+async fn drain(daemon: &Arc<Daemon>, grace: Duration, shutdown: &CancellationToken) {
+    tracing::info!(
+        "shutting down: letting in-flight checks finish (up to {})",
+        duration::format(grace)
+    );
+    daemon.state.set_ready(false);
+    daemon.api_runs.close();
+    let scheduled = async {
+        if let Some(s) = daemon.scheduler.get() {
+            s.shutdown().await;
+            s.drained().await;
+        }
+    };
+    let in_flight = async { tokio::join!(scheduled, daemon.api_runs.wait()) };
+    if tokio::time::timeout(grace, in_flight).await.is_err() {
+        let scheduled = daemon.scheduler.get().map_or(0, |s| s.in_flight());
+        tracing::warn!(
+            "{} scheduled and {} API run(s) still running after the grace period; their results are lost",
+            scheduled,
+            daemon.api_runs.len()
+        );
+    }
+    daemon.writer.flush().await;
+    shutdown.cancel();
+}

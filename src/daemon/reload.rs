@@ -1,0 +1,158 @@
+//! Hot reload (GitOps): a new revision applies only when every file is valid; otherwise the old
+//! one keeps running and the problems are logged, shown at `/api/v1/status` and counted. Unchanged
+//! checks keep their schedule state; baselines survive unless what a check measures changed.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use notify_debouncer_mini::{DebounceEventResult, new_debouncer};
+use tokio::sync::mpsc;
+
+use super::core::Daemon;
+use super::jobs::jobs_from;
+use super::state::{ReloadFailure, ReloadOutcome};
+use crate::config::{self, RuleSet};
+use crate::store::NewEvent;
+
+/// Quiet time after the last file change before reloading (editors and `git pull` write in bursts).
+const DEBOUNCE: Duration = Duration::from_millis(500);
+
+pub async fn reload(daemon: &Arc<Daemon>) -> ReloadOutcome {
+    let _one_at_a_time = daemon.reload_lock.lock().await;
+    let old = daemon.state.rules.load_full();
+    match config::load(std::slice::from_ref(&daemon.rules_dir)) {
+        Err(problems) => refuse(daemon, &old, problems).await,
+        Ok(new) => apply(daemon, &old, new).await,
+    }
+}
+
+async fn refuse(
+    daemon: &Arc<Daemon>,
+    old: &RuleSet,
+    problems: Vec<config::Diagnostic>,
+) -> ReloadOutcome {
+    for p in &problems {
+        tracing::error!(
+            "reload refused, revision {} keeps running: {p}",
+            old.revision
+        );
+    }
+    daemon.state.metrics.reload_failed();
+    {
+        let mut status = daemon.state.status.write().await;
+        status.reload_failures += 1;
+        status.last_reload_error = Some(ReloadFailure {
+            at: Utc::now(),
+            problems: problems.clone(),
+        });
+    }
+    let data = serde_json::json!({"applied": false, "revision": old.revision.to_string(), "problems": problems});
+    publish(daemon, data).await;
+    ReloadOutcome {
+        applied: false,
+        revision: old.revision.to_string(),
+        problems,
+    }
+}
+
+async fn apply(daemon: &Arc<Daemon>, old: &RuleSet, new: RuleSet) -> ReloadOutcome {
+    forget_changed_baselines(daemon, old, &new).await;
+    // Series of removed checks, and of checks that moved to another service, leave /metrics.
+    let moved = |c: &crate::config::Check| {
+        new.check(c.name())
+            .is_none_or(|n| n.common.service != c.common.service)
+    };
+    for gone in old.checks.iter().filter(|c| moved(c)) {
+        daemon.state.metrics.forget_check(gone.name());
+        if new.check(gone.name()).is_none() {
+            daemon.check_states.lock().await.remove(gone.name());
+        }
+    }
+    let revision = new.revision.to_string();
+    let jobs = jobs_from(&new, daemon.timezone);
+    daemon.state.rules.store(Arc::new(new));
+    if let Some(s) = daemon.scheduler.get() {
+        s.replace_jobs(jobs);
+    }
+    daemon.state.metrics.set_revision(&revision);
+    {
+        let mut status = daemon.state.status.write().await;
+        status.reloads += 1;
+        status.revision = revision.clone();
+        status.loaded_at = Utc::now();
+        status.last_reload_error = None;
+    }
+    if revision != old.revision.to_string() {
+        tracing::info!("rules reloaded: revision {} → {revision}", old.revision);
+    }
+    publish(daemon, serde_json::json!({"applied": true, "revision": revision, "previous": old.revision.to_string()})).await;
+    ReloadOutcome {
+        applied: true,
+        revision,
+        problems: Vec::new(),
+    }
+}
+
+/// A check whose measured value changed (another query, URL, field) starts learning afresh.
+async fn forget_changed_baselines(daemon: &Arc<Daemon>, old: &RuleSet, new: &RuleSet) {
+    for check in &new.checks {
+        let Some(before) = old.check(check.name()) else {
+            continue;
+        };
+        if before.measure_fingerprint == check.measure_fingerprint {
+            continue;
+        }
+        daemon
+            .baselines
+            .lock()
+            .await
+            .retain(|k, _| k.check != check.name());
+        if let Err(e) = daemon.state.store.delete_baselines(check.name()).await {
+            tracing::warn!(
+                "could not drop the stored baselines of {}: {e}",
+                check.name()
+            );
+        }
+    }
+}
+
+async fn publish(daemon: &Arc<Daemon>, data: serde_json::Value) {
+    let event = NewEvent {
+        kind: "reload".into(),
+        at: Utc::now(),
+        data,
+    };
+    if let Err(e) = daemon
+        .state
+        .events
+        .publish(&daemon.state.store, &[event])
+        .await
+    {
+        tracing::warn!("could not store the reload event: {e}");
+    }
+}
+
+/// Watches the rules directory and asks for a reload after each burst of changes. The returned
+/// watcher must be kept alive.
+pub fn watch(dir: &Path, requests: mpsc::UnboundedSender<()>) -> Result<impl Drop, String> {
+    let mut debouncer = new_debouncer(DEBOUNCE, move |res: DebounceEventResult| {
+        let relevant = res
+            .map(|events| events.iter().any(|e| is_rule_file(&e.path)))
+            .unwrap_or(true);
+        if relevant {
+            let _ = requests.send(());
+        }
+    })
+    .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
+    debouncer
+        .watcher()
+        .watch(dir, notify::RecursiveMode::Recursive)
+        .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
+    Ok(debouncer)
+}
+
+fn is_rule_file(path: &Path) -> bool {
+    path.extension().is_some_and(|x| x == "yaml" || x == "yml") || path.is_dir()
+}

@@ -1,0 +1,61 @@
+//! Health scores in the daemon: evaluated every `--score-every` and after each suite run, kept
+//! for the API, exported as metrics, stored as a time series; a service low for `times`
+//! evaluations in a row becomes a stored `score_low` event.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use super::core::Daemon;
+use crate::score;
+use crate::store::{NewEvent, ScoreRecord};
+
+pub async fn evaluate_now(daemon: &Arc<Daemon>) {
+    let rules = daemon.state.rules.load_full();
+    let now = Utc::now();
+    let scores = {
+        let states = daemon.check_states.lock().await;
+        score::evaluate(&rules, &states, now)
+    };
+    let mut events = Vec::new();
+    {
+        let previous = daemon.state.scores.read().await;
+        // All at once, so services gone after a reload leave /metrics.
+        daemon
+            .state
+            .metrics
+            .set_scores(scores.iter().map(|s| (s.service.as_str(), s.score)));
+        for s in &scores {
+            let before = previous
+                .iter()
+                .find(|p| p.service == s.service)
+                .map(|p| p.score);
+            if before.is_none_or(|b| (b - s.score).abs() >= 0.05) {
+                events.push(NewEvent {
+                    kind: "score".into(),
+                    at: now,
+                    data: serde_json::to_value(s).unwrap_or_default(),
+                });
+            }
+        }
+    }
+    let low = daemon.low_scores.lock().await.observe(&rules, &scores);
+    events.extend(low.iter().map(|e| NewEvent {
+        kind: "score_low".into(),
+        at: now,
+        data: serde_json::to_value(e).unwrap_or_default(),
+    }));
+    let records: Vec<ScoreRecord> = scores.iter().map(ScoreRecord::from).collect();
+    if let Err(e) = daemon.state.store.save_scores(&records).await {
+        tracing::warn!("could not store scores: {e}");
+    }
+    if let Err(e) = daemon
+        .state
+        .events
+        .publish(&daemon.state.store, &events)
+        .await
+    {
+        tracing::warn!("could not store score events: {e}");
+    }
+    *daemon.state.scores.write().await = scores;
+}

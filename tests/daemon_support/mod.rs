@@ -1,0 +1,236 @@
+//! Harness of the daemon tests: the built `patrol daemon` binary as a child process on a free
+//! loopback port, with its rules and SQLite store in a temporary directory, and a local axum
+//! server for its checks to measure.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Longest a test waits for the daemon to reach a state.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A free port on 127.0.0.1 (bound, then released for the daemon).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Requests served by the test server, counted by path.
+#[derive(Default)]
+pub struct Served {
+    pub fast: AtomicUsize,
+    pub slow_started: AtomicUsize,
+    pub slow_finished: AtomicUsize,
+}
+
+/// An HTTP server on a random loopback port: `/ok` answers at once, `/slow` after 2 s.
+pub async fn target_server() -> (u16, Arc<Served>) {
+    let served = Arc::new(Served::default());
+    let (a, b) = (served.clone(), served.clone());
+    let app = axum::Router::new()
+        .route(
+            "/ok",
+            axum::routing::get(move || {
+                a.fast.fetch_add(1, Ordering::SeqCst);
+                async { axum::Json(serde_json::json!({"status": "UP"})) }
+            }),
+        )
+        .route(
+            "/slow",
+            axum::routing::get(move || {
+                let b = b.clone();
+                async move {
+                    b.slow_started.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    b.slow_finished.fetch_add(1, Ordering::SeqCst);
+                    "done"
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (port, served)
+}
+
+pub struct DaemonProcess {
+    child: std::sync::Mutex<Child>,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+impl DaemonProcess {
+    /// Starts `patrol daemon` over `rules` (file name → YAML) and waits until it is ready.
+    pub async fn start(rules: &[(&str, &str)], extra_args: &[&str]) -> DaemonProcess {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+        for (name, text) in rules {
+            std::fs::write(dir.path().join("rules").join(name), text).unwrap();
+        }
+        Self::start_in(dir, extra_args).await
+    }
+
+    /// Starts the daemon in an existing directory (rules/ and the store d.db inside it).
+    pub async fn start_in(dir: tempfile::TempDir, extra_args: &[&str]) -> DaemonProcess {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_patrol"))
+            .current_dir(dir.path())
+            .args([
+                "daemon",
+                "--rules",
+                "rules",
+                "--store",
+                "sqlite://d.db",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--score-every",
+                "1s",
+                "--timezone",
+                "UTC",
+            ])
+            .args(extra_args)
+            .env_remove("PATROL_STORE")
+            .env_remove("PATROL_API_TOKEN")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        patrol::install_crypto_provider();
+        let d = DaemonProcess {
+            child: std::sync::Mutex::new(child),
+            port,
+            dir,
+            http: reqwest::Client::new(),
+        };
+        d.wait_until("ready", |d| async move {
+            d.get_status("/readyz").await == Some(200)
+        })
+        .await;
+        d
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn rules_dir(&self) -> PathBuf {
+        self.dir.path().join("rules")
+    }
+
+    pub fn store_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("d.db").display())
+    }
+
+    async fn get_status(&self, path: &str) -> Option<u16> {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .ok()
+            .map(|r| r.status().as_u16())
+    }
+
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Polls `cond` (every 50 ms, at most [`WAIT`]) until it holds; panics with `what` otherwise.
+    pub async fn wait_until<'a, F, Fut>(&'a self, what: &str, cond: F)
+    where
+        F: Fn(&'a DaemonProcess) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let started = Instant::now();
+        while started.elapsed() < WAIT {
+            if let Ok(Some(status)) = self.child_status() {
+                panic!("the daemon exited ({status}) while waiting for {what}");
+            }
+            if cond(self).await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    fn child_status(&self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        self.child.lock().unwrap().try_wait()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.lock().unwrap().id()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit; returns the exit code and stderr.
+    pub fn terminate(&self) -> (Option<i32>, String) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let started = Instant::now();
+        let mut child = self.child.lock().unwrap();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                use std::io::Read;
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                return (status.code(), err);
+            }
+            assert!(
+                started.elapsed() < WAIT * 2,
+                "the daemon did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        let child = self.child.get_mut().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// The value of the sample `name{labels}` in Prometheus text, when present.
+pub fn sample(metrics: &str, name_and_labels: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        l.strip_prefix(name_and_labels)?
+            .strip_prefix(' ')?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
