@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod baseline;
+pub mod bench;
 pub mod cli;
 pub mod condition;
 pub mod config;

@@ -229,7 +229,12 @@ async fn side_process(args: SideArgs) -> u8 {
 
 /// Writes the bench rules (one target, `checks` http checks every `every` with jitter `every`)
 /// to `dir/rules/bench.yaml` and returns the rules directory.
-fn write_rules_file(dir: &Path, port: u16, checks: usize, every: Duration) -> std::io::Result<PathBuf> {
+fn write_rules_file(
+    dir: &Path,
+    port: u16,
+    checks: usize,
+    every: Duration,
+) -> std::io::Result<PathBuf> {
     let rules = dir.join("rules");
     std::fs::create_dir_all(&rules)?;
     std::fs::write(rules.join("bench.yaml"), rules_yaml(port, checks, every))?;
@@ -238,9 +243,8 @@ fn write_rules_file(dir: &Path, port: u16, checks: usize, every: Duration) -> st
 
 fn rules_yaml(port: u16, checks: usize, every: Duration) -> String {
     let every = format!("{}ms", every.as_millis());
-    let mut y = format!(
-        "targets:\n  bench: {{kind: http, url: \"http://127.0.0.1:{port}\"}}\nchecks:\n"
-    );
+    let mut y =
+        format!("targets:\n  bench: {{kind: http, url: \"http://127.0.0.1:{port}\"}}\nchecks:\n");
     for i in 0..checks {
         y.push_str(&format!(
             "  - {{name: c{i}, kind: http, target: bench, every: {every}, jitter: {every}, request: {{path: /health/{i}}}, expect: {{status: 200}}}}\n"

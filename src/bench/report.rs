@@ -91,8 +91,9 @@ fn cells(r: &SideReport) -> [String; 8] {
         ms(r.lateness.max),
         format!("{:.2} s", r.cpu_secs()),
         format!("{:.0} ms", cpu_per_thousand_ms(r)),
-        r.memory
-            .map_or("?".into(), |m| format!("{:.1} MiB", m.peak_kib as f64 / 1024.0)),
+        r.memory.map_or("?".into(), |m| {
+            format!("{:.1} MiB", m.peak_kib as f64 / 1024.0)
+        }),
     ]
 }
 
@@ -150,11 +151,13 @@ fn notes(out: &mut String, r: &SideReport) {
         );
     }
     if let Some(m) = r.memory {
+        let mib = |kib: u64| format!("{:.1} MiB", kib as f64 / 1024.0);
         let _ = writeln!(
             out,
-            "{}: RSS at the end {:.1} MiB{}",
+            "{}: RSS {} when the window began (rules loaded), {} at its end{}",
             r.side.label(),
-            m.current_kib as f64 / 1024.0,
+            r.rss_at_start_kib.map_or("?".into(), mib),
+            mib(m.current_kib),
             if r.peak_is_window_only {
                 ""
             } else {
@@ -200,6 +203,7 @@ mod tests {
                 peak_kib: peak_mib * 1024,
                 current_kib: peak_mib * 1024,
             }),
+            rss_at_start_kib: Some(10 * 1024),
             peak_is_window_only: true,
         }
     }
@@ -226,11 +230,20 @@ mod tests {
         );
         assert!(text.contains("100 http checks, every 1m with jitter 1m, 1m per side"));
         assert!(text.contains("2 CPUs, load average 1.50 before, ? after"));
-        let ratio_line = text.lines().find(|l| l.starts_with("naive / patrol")).unwrap();
+        let ratio_line = text
+            .lines()
+            .find(|l| l.starts_with("naive / patrol"))
+            .unwrap();
         let cols: Vec<&str> = ratio_line.split_whitespace().collect();
-        assert_eq!(cols[3..], ["x1.00", "x4.00", "x4.00", "x3.00", "x3.00", "x2.00"]);
+        assert_eq!(
+            cols[3..],
+            ["x1.00", "x4.00", "x4.00", "x3.00", "x3.00", "x2.00"]
+        );
         assert!(text.contains("skipped (still running) 0, missed 0"));
         assert!(text.contains("40.0 MiB"));
+        assert!(
+            text.contains("RSS 10.0 MiB when the window began (rules loaded), 80.0 MiB at its end")
+        );
     }
 
     #[test]

@@ -100,7 +100,10 @@ pub struct SideReport {
     pub wall_secs: f64,
     pub cpu_user_secs: f64,
     pub cpu_system_secs: f64,
+    /// At the end of the window (peak: during it).
     pub memory: Option<Memory>,
+    /// Resident memory when the window began (the loaded rules included).
+    pub rss_at_start_kib: Option<u64>,
     /// Whether the peak RSS covers the window only (it was reset after loading the rules).
     pub peak_is_window_only: bool,
 }
@@ -145,6 +148,7 @@ impl Tally {
 /// calling process's, from here on.
 pub async fn run_side(side: Side, rules: &RuleSet, opts: &SideOptions) -> SideReport {
     let peak_is_window_only = reset_peak_rss();
+    let rss_at_start_kib = Memory::now().map(|m| m.current_kib);
     let cpu_before = CpuTime::now();
     let wall = Instant::now();
     let tally = Arc::new(Tally::default());
@@ -164,6 +168,7 @@ pub async fn run_side(side: Side, rules: &RuleSet, opts: &SideOptions) -> SideRe
         cpu_user_secs: 0.0,
         cpu_system_secs: 0.0,
         memory: None,
+        rss_at_start_kib,
         peak_is_window_only,
     };
     match side {
@@ -346,8 +351,8 @@ mod tests {
         crate::install_crypto_provider();
         let port = super::super::server::start().await.expect("bench server");
         let dir = tempfile::tempdir().unwrap();
-        let rules = super::super::write_rules(dir.path(), port, 40, Duration::from_secs(1))
-            .expect("rules");
+        let rules =
+            super::super::write_rules(dir.path(), port, 40, Duration::from_secs(1)).expect("rules");
         let opts = SideOptions {
             window: Duration::from_secs(1),
             concurrency: 8,

@@ -40,6 +40,8 @@ pub enum Command {
     Schema,
     /// Start demo targets on loopback, learn baselines, inject an anomaly and catch it.
     Demo(DemoArgs),
+    /// Benchmarks anyone can rerun: `patrol bench schedule --checks 10000`.
+    Bench(crate::bench::BenchArgs),
     /// Run checks and suites on their schedules, serve the API, /metrics and live events.
     Daemon(crate::daemon::DaemonArgs),
 }
@@ -154,6 +156,7 @@ async fn dispatch(command: Command) -> u8 {
             EXIT_OK
         }
         Command::Demo(a) => crate::demo::run(a).await,
+        Command::Bench(a) => crate::bench::run(a).await,
         Command::Daemon(a) => crate::daemon::run(a).await,
     }
 }
