@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs what CI runs, on a fresh Debian machine with Rust: installs and starts the services the tests
-# talk to (PostgreSQL, MariaDB, Redis on loopback) and the tools they use (promtool), then rustfmt,
-# clippy and the whole test suite.
+# talk to (PostgreSQL, MariaDB, Redis on loopback) and the tools they use (promtool, alertmanager),
+# then rustfmt, clippy and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +31,10 @@ install_missing_packages() {
   command -v redis-cli >/dev/null || pkgs+=(redis-tools)
   # promtool checks the daemon's /metrics exposition in the tests.
   command -v promtool >/dev/null || pkgs+=(prometheus)
+  # A real Alertmanager receives the alertmanager receiver's pushes in tests/notify_http.rs.
+  # (Debian names the binary prometheus-alertmanager, upstream alertmanager.)
+  command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null \
+    || pkgs+=(prometheus-alertmanager)
   if [ ${#pkgs[@]} -gt 0 ]; then
     log "installing ${pkgs[*]}"
     as_root apt-get update -q

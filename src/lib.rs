@@ -4,6 +4,7 @@
 //! learns what is normal, `engine` runs checks and judges results, `store` keeps them, `cli` is the
 //! command line.
 
+pub mod alert;
 pub mod api;
 pub mod baseline;
 pub mod bench;

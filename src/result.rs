@@ -129,10 +129,47 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
+    /// A verdict of `check` for `series` with every other field neutral: kind, target, unit,
+    /// message, revision and run id empty, a duration of 0, no baseline band, not shadow, no
+    /// service, no labels, started now. Callers that care about a field set it with struct
+    /// update syntax (`CheckResult { unit: "ms".into(), ..CheckResult::new(…) }`), so a fixture
+    /// spells out only what it relies on.
+    pub fn new(check: &str, series: &str, status: Status, value: Option<Value>) -> CheckResult {
+        CheckResult {
+            check: check.into(),
+            kind: String::new(),
+            target: String::new(),
+            series: series.into(),
+            status,
+            value,
+            unit: String::new(),
+            duration_ms: 0.0,
+            message: String::new(),
+            baseline: None,
+            shadow: false,
+            service: None,
+            labels: BTreeMap::new(),
+            revision: String::new(),
+            started_at: Utc::now(),
+            run_id: String::new(),
+        }
+    }
+
     /// Whether this result makes `patrol run` exit 1.
     pub fn fails_run(&self) -> bool {
         !self.shadow && self.status.fails_run()
     }
+}
+
+/// Mean of the finite numeric values among `results` (one check's series in one run), the value
+/// a health score and a check's state use.
+pub fn mean_value<'a>(results: impl IntoIterator<Item = &'a CheckResult>) -> Option<f64> {
+    let numbers: Vec<f64> = results
+        .into_iter()
+        .filter_map(|r| r.value.as_ref().and_then(Value::as_f64))
+        .filter(|x| x.is_finite())
+        .collect();
+    (!numbers.is_empty()).then(|| numbers.iter().sum::<f64>() / numbers.len() as f64)
 }
 
 /// One execution of a set of checks (a `patrol run`, a suite run, a scheduled tick).

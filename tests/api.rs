@@ -17,7 +17,8 @@ use patrol::result::Status;
 use patrol::store::ScoreRecord;
 use serde_json::json;
 use support::{
-    Frame, Harness, SseReader, new_events, open_stream, promtool_accepts, read_events, result,
+    Frame, Harness, SseReader, event_ids, frame_ids, open_stream, promtool_accepts, read_events,
+    result,
 };
 
 use support::WAIT;
@@ -432,39 +433,21 @@ async fn metrics_are_prometheus_text_or_openmetrics_on_request() {
 async fn events_resume_after_a_disconnect_with_nothing_missed_or_repeated() {
     let h = Harness::start(None).await;
     let mut first = open_stream(&h, None).await;
-    let before = h
-        .state
-        .events
-        .publish(&h.state.store, &new_events(3, "before"))
-        .await
-        .unwrap();
+    let before = h.publish(3, "before").await;
     let got = read_events(&mut first, 3).await;
-    assert_eq!(
-        got.iter().map(|e| e.0).collect::<Vec<_>>(),
-        before.iter().map(|e| e.id).collect::<Vec<_>>()
-    );
+    assert_eq!(frame_ids(&got), event_ids(&before));
     assert_eq!((got[0].1.as_str(), got[1].1.as_str()), ("result", "score"));
     assert_eq!(got[0].2["data"], json!({"tag": "before", "i": 0}));
     assert_eq!(got[0].2["id"], before[0].id);
     let last_seen = got[2].0;
     drop(first);
 
-    let missed = h
-        .state
-        .events
-        .publish(&h.state.store, &new_events(4, "missed"))
-        .await
-        .unwrap();
+    let missed = h.publish(4, "missed").await;
     let mut second = open_stream(&h, Some(last_seen)).await;
-    let live = h
-        .state
-        .events
-        .publish(&h.state.store, &new_events(2, "live"))
-        .await
-        .unwrap();
+    let live = h.publish(2, "live").await;
     let got = read_events(&mut second, 6).await;
-    let expected: Vec<i64> = missed.iter().chain(&live).map(|e| e.id).collect();
-    assert_eq!(got.iter().map(|e| e.0).collect::<Vec<_>>(), expected);
+    let expected = [event_ids(&missed), event_ids(&live)].concat();
+    assert_eq!(frame_ids(&got), expected);
     assert_eq!(
         second.next_event(Duration::from_millis(300)).await,
         None,
@@ -480,28 +463,17 @@ async fn events_resume_after_a_disconnect_with_nothing_missed_or_repeated() {
         .unwrap();
     let mut third = SseReader::new(r);
     let got = read_events(&mut third, 3).await;
-    assert_eq!(got.iter().map(|e| e.0).collect::<Vec<_>>(), expected[3..]);
+    assert_eq!(frame_ids(&got), expected[3..]);
 }
 
 #[tokio::test]
 async fn a_long_backlog_is_sent_page_by_page_in_order() {
     let h = Harness::start(None).await;
-    let stored = h
-        .state
-        .events
-        .publish(&h.state.store, &new_events(1234, "old"))
-        .await
-        .unwrap();
+    let stored = h.publish(1234, "old").await;
     let mut s = open_stream(&h, Some(0)).await;
     let got = read_events(&mut s, stored.len()).await;
-    let ids: Vec<i64> = got.iter().map(|e| e.0).collect();
-    assert_eq!(ids, stored.iter().map(|e| e.id).collect::<Vec<_>>());
-    let live = h
-        .state
-        .events
-        .publish(&h.state.store, &new_events(1, "new"))
-        .await
-        .unwrap();
+    assert_eq!(frame_ids(&got), event_ids(&stored));
+    let live = h.publish(1, "new").await;
     assert_eq!(s.next_event(WAIT).await.unwrap().0, live[0].id);
 }
 

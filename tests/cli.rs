@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use sqlx::Connection;
 
 /// An HTTP server on 127.0.0.1 (random port) answering `/health` with a JSON body; runs until the
 /// test process ends.
@@ -31,31 +30,6 @@ fn http_server() -> u16 {
         });
     });
     port
-}
-
-/// A SQLite database with table `gauge(name, v)` holding one row per (name, value).
-async fn sqlite_db(dir: &Path, rows: &[(&str, f64)]) -> PathBuf {
-    let path = dir.join("data.db");
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("CREATE TABLE IF NOT EXISTS gauge (name TEXT PRIMARY KEY, v REAL)")
-        .execute(&mut c)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM gauge")
-        .execute(&mut c)
-        .await
-        .unwrap();
-    for (name, v) in rows {
-        sqlx::query("INSERT INTO gauge (name, v) VALUES (?, ?)")
-            .bind(name)
-            .bind(v)
-            .execute(&mut c)
-            .await
-            .unwrap();
-    }
-    c.close().await.unwrap();
-    path
 }
 
 fn write_rules(dir: &Path, yaml: &str) -> PathBuf {
@@ -120,7 +94,7 @@ checks:
 #[tokio::test]
 async fn run_prints_json_lines_with_every_field() {
     let dir = tempfile::tempdir().unwrap();
-    let db = sqlite_db(dir.path(), &[("a", 1.0), ("b", 2.0)]).await;
+    let db = common::sqlite_gauge_db(dir.path(), &[("a", 1.0), ("b", 2.0)]).await;
     write_rules(dir.path(), &gauge_rules(&db, ""));
     let out = patrol(
         dir.path(),
@@ -164,7 +138,7 @@ async fn run_prints_json_lines_with_every_field() {
 #[tokio::test]
 async fn crit_fails_the_run_but_shadow_only_records() {
     let dir = tempfile::tempdir().unwrap();
-    let db = sqlite_db(dir.path(), &[("a", 10.0)]).await;
+    let db = common::sqlite_gauge_db(dir.path(), &[("a", 10.0)]).await;
     write_rules(dir.path(), &gauge_rules(&db, "    crit: gt(5)"));
     let out = patrol(dir.path(), &["run", "--store", "sqlite://s.db"], &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -197,7 +171,7 @@ async fn crit_fails_the_run_but_shadow_only_records() {
 #[tokio::test]
 async fn selection_by_name_and_tag() {
     let dir = tempfile::tempdir().unwrap();
-    let db = sqlite_db(dir.path(), &[("a", 1.0)]).await;
+    let db = common::sqlite_gauge_db(dir.path(), &[("a", 1.0)]).await;
     write_rules(dir.path(), &gauge_rules(&db, ""));
     let checks = |out: &Output| {
         json_lines(out)
@@ -247,7 +221,7 @@ async fn invalid_rules_exit_2_and_run_nothing() {
 #[tokio::test]
 async fn baselines_survive_between_processes() {
     let dir = tempfile::tempdir().unwrap();
-    let db = sqlite_db(dir.path(), &[("a", 10.0)]).await;
+    let db = common::sqlite_gauge_db(dir.path(), &[("a", 10.0)]).await;
     write_rules(
         dir.path(),
         &gauge_rules(&db, "    baseline: {alpha: 0.5, k: 3, warmup: 3}"),
@@ -285,7 +259,7 @@ async fn baselines_survive_between_processes() {
             assert_eq!(l["baseline"]["mean"].as_f64(), Some(10.0));
         }
     }
-    sqlite_db(dir.path(), &[("a", 1000.0)]).await;
+    common::sqlite_gauge_db(dir.path(), &[("a", 1000.0)]).await;
     let out = run();
     assert_eq!(
         out.status.code(),

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use common::sse::SseReader;
 use patrol::store::Store;
-use support::{DaemonProcess, WAIT, sample, target_server};
+use support::{
+    DaemonProcess, WAIT, checks_yaml, daemon_command, http_check, ok_runs, sample, target_server,
+};
 
 fn fifty_checks(port: u16) -> String {
     let mut y = format!(
@@ -30,13 +32,7 @@ async fn fifty_checks_every_second_run_and_are_exported() {
     let d = DaemonProcess::start(&[("web.yaml", &fifty_checks(port))], &[]).await;
     d.wait_until("every check ran three times", |d| async move {
         let m = d.metrics().await;
-        (0..50).all(|i| {
-            sample(
-                &m,
-                &format!("patrol_runs_total{{check=\"c{i:02}\",status=\"ok\"}}"),
-            )
-            .is_some_and(|n| n >= 3.0)
-        })
+        (0..50).all(|i| ok_runs(&m, &format!("c{i:02}")).is_some_and(|n| n >= 3.0))
     })
     .await;
     let m = d.metrics().await;
@@ -79,15 +75,11 @@ async fn fifty_checks_every_second_run_and_are_exported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_applies_valid_rules_and_keeps_the_old_revision_on_invalid_ones() {
     let (port, _) = target_server().await;
-    let one = format!(
-        "checks:\n  - {{name: first, kind: http, url: \"http://127.0.0.1:{port}/ok\", every: 1s}}\n"
-    );
-    let d = DaemonProcess::start(&[("r.yaml", &one)], &[]).await;
+    let first = http_check("first", port, "/ok", "every: 1s");
+    let d = DaemonProcess::with_checks(std::slice::from_ref(&first), &[]).await;
     let before = d.get_json("/api/v1/status").await["revision"].clone();
 
-    let two = format!(
-        "{one}  - {{name: second, kind: http, url: \"http://127.0.0.1:{port}/ok\", every: 1s}}\n"
-    );
+    let two = checks_yaml(&[first, http_check("second", port, "/ok", "every: 1s")]);
     std::fs::write(d.rules_dir().join("r.yaml"), &two).unwrap();
     d.wait_until("the new revision (file watch)", |d| async move {
         d.get_json("/api/v1/checks/second").await["name"] == "second"
@@ -96,11 +88,7 @@ async fn reload_applies_valid_rules_and_keeps_the_old_revision_on_invalid_ones()
     let applied = d.get_json("/api/v1/status").await;
     assert_ne!(applied["revision"], before);
     d.wait_until("the new check runs", |d| async move {
-        sample(
-            &d.metrics().await,
-            "patrol_runs_total{check=\"second\",status=\"ok\"}",
-        )
-        .is_some()
+        ok_runs(&d.metrics().await, "second").is_some()
     })
     .await;
 
@@ -127,7 +115,7 @@ async fn reload_applies_valid_rules_and_keeps_the_old_revision_on_invalid_ones()
         sample(&d.metrics().await, "patrol_config_reload_failures_total"),
         Some(1.0)
     );
-    let runs = |m: &str| sample(m, "patrol_runs_total{check=\"second\",status=\"ok\"}").unwrap();
+    let runs = |m: &str| ok_runs(m, "second").unwrap();
     let n = runs(&d.metrics().await);
     d.wait_until("checks still running on the old revision", |d| async move {
         runs(&d.metrics().await) > n
@@ -151,10 +139,11 @@ async fn reload_applies_valid_rules_and_keeps_the_old_revision_on_invalid_ones()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_stream_resumes_with_nothing_missed_and_nothing_repeated() {
     let (port, _) = target_server().await;
-    let rules = format!(
-        "checks:\n  - {{name: a, kind: http, url: \"http://127.0.0.1:{port}/ok\", every: 1s}}\n  - {{name: b, kind: tcp, address: \"127.0.0.1:{port}\", every: 1s}}\n"
-    );
-    let d = DaemonProcess::start(&[("r.yaml", &rules)], &[]).await;
+    let checks = [
+        http_check("a", port, "/ok", "every: 1s"),
+        format!("{{name: b, kind: tcp, address: \"127.0.0.1:{port}\", every: 1s}}"),
+    ];
+    let d = DaemonProcess::with_checks(&checks, &[]).await;
     let open = |last: Option<i64>| {
         let mut req = d.http.get(d.url("/api/v1/events"));
         if let Some(id) = last {
@@ -204,10 +193,8 @@ async fn event_stream_resumes_with_nothing_missed_and_nothing_repeated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_in_flight_checks_finish_and_stores_them() {
     let (port, served) = target_server().await;
-    let rules = format!(
-        "checks:\n  - {{name: slow, kind: http, url: \"http://127.0.0.1:{port}/slow\", every: 1s, timeout: 10s}}\n"
-    );
-    let d = DaemonProcess::start(&[("r.yaml", &rules)], &["--grace", "10s"]).await;
+    let slow = http_check("slow", port, "/slow", "every: 1s, timeout: 10s");
+    let d = DaemonProcess::with_checks(&[slow], &["--grace", "10s"]).await;
     let started = std::time::Instant::now();
     while served.slow_started.load(Ordering::SeqCst) == 0 {
         assert!(started.elapsed() < WAIT, "the slow check never started");
@@ -240,15 +227,15 @@ async fn sigterm_lets_in_flight_checks_finish_and_stores_them() {
 async fn a_cron_run_missed_while_down_is_caught_up_once() {
     let (port, served) = target_server().await;
     // 00:00 on January 1st: always in the past, and within a 10-year catch-up window.
-    let rules = format!(
-        "checks:\n  - {{name: yearly, kind: http, url: \"http://127.0.0.1:{port}/ok\", schedule: \"0 0 1 1 *\", catch_up: 87600h}}\n"
+    let yearly = http_check(
+        "yearly",
+        port,
+        "/ok",
+        "schedule: \"0 0 1 1 *\", catch_up: 87600h",
     );
-    let d = DaemonProcess::start(&[("r.yaml", &rules)], &[]).await;
+    let d = DaemonProcess::with_checks(&[yearly], &[]).await;
     d.wait_until("the caught-up run", |d| async move {
-        sample(
-            &d.metrics().await,
-            "patrol_runs_total{check=\"yearly\",status=\"ok\"}",
-        ) == Some(1.0)
+        ok_runs(&d.metrics().await, "yearly") == Some(1.0)
     })
     .await;
     let (code, _) = d.terminate();
@@ -257,10 +244,7 @@ async fn a_cron_run_missed_while_down_is_caught_up_once() {
     let again = DaemonProcess::start_in(dir, &[]).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        sample(
-            &again.metrics().await,
-            "patrol_runs_total{check=\"yearly\",status=\"ok\"}"
-        ),
+        ok_runs(&again.metrics().await, "yearly"),
         None,
         "already caught up: no second run"
     );
@@ -271,20 +255,7 @@ async fn a_cron_run_missed_while_down_is_caught_up_once() {
 fn a_non_loopback_listen_needs_a_token() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_patrol"))
-        .current_dir(dir.path())
-        .args([
-            "daemon",
-            "--rules",
-            "rules",
-            "--store",
-            "sqlite://d.db",
-            "--listen",
-            "0.0.0.0:0",
-        ])
-        .env_remove("PATROL_API_TOKEN")
-        .output()
-        .unwrap();
+    let out = daemon_command(dir.path(), "0.0.0.0:0").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("without --api-token"));
 }

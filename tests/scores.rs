@@ -5,30 +5,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use chrono::{Duration, Utc};
 use patrol::result::{CheckResult, RunRecord, Status, StatusCounts, Value};
 use patrol::store::{ScoreRecord, Store};
-use sqlx::Connection;
-
-/// A SQLite database with `gauge(name, v)`: series a = 20, b = 60 (mean 40).
-async fn gauge_db(dir: &Path) -> PathBuf {
-    let path = dir.join("data.db");
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("CREATE TABLE gauge (name TEXT PRIMARY KEY, v REAL)")
-        .execute(&mut c)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO gauge (name, v) VALUES ('a', 20), ('b', 60)")
-        .execute(&mut c)
-        .await
-        .unwrap();
-    c.close().await.unwrap();
-    path
-}
 
 /// `gauge` (crit above 50, so series b fails) belongs to the penalty service `shop` with weight
 /// 10 and feeds the weighted service `pool` as linear(0, 100); `spare` (service `idle`) and
@@ -70,10 +52,21 @@ services:
     std::fs::write(rules.join("checks.yaml"), yaml).unwrap();
 }
 
-fn patrol(dir: &Path, args: &[&str]) -> Output {
+/// A temporary directory with a SQLite database `gauge(name, v)` holding series a = 20 and b = 60
+/// (mean 40), and the rules of [`write_rules`] over it.
+async fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::sqlite_gauge_db(dir.path(), &[("a", 20.0), ("b", 60.0)]).await;
+    write_rules(dir.path(), &db);
+    dir
+}
+
+/// `patrol run --check <check>` with the store `s.db` in `dir`, plus the options in `more`.
+fn run_check(dir: &Path, check: &str, more: &[&str]) -> Output {
     Command::new(common::patrol_bin())
         .current_dir(dir)
-        .args(args)
+        .args(["run", "--store", "sqlite://s.db", "--check", check])
+        .args(more)
         .env_remove("PATROL_STORE")
         .env("NO_COLOR", "1")
         .output()
@@ -107,13 +100,8 @@ async fn latest(dir: &Path) -> BTreeMap<String, ScoreRecord> {
 
 #[tokio::test]
 async fn run_prints_and_stores_the_scores_of_the_services_it_touched() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = gauge_db(dir.path()).await;
-    write_rules(dir.path(), &db);
-    let out = patrol(
-        dir.path(),
-        &["run", "--store", "sqlite://s.db", "--check", "gauge"],
-    );
+    let dir = workspace().await;
+    let out = run_check(dir.path(), "gauge", &[]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -157,22 +145,9 @@ async fn run_prints_and_stores_the_scores_of_the_services_it_touched() {
 fn earlier_failure(ago: Duration) -> (RunRecord, Vec<CheckResult>) {
     let at = Utc::now() - ago;
     let result = CheckResult {
-        check: "gauge".into(),
-        kind: "sql".into(),
-        target: "data".into(),
-        series: "b".into(),
-        status: Status::Crit,
-        value: Some(Value::Num(60.0)),
-        unit: String::new(),
-        duration_ms: 1.0,
-        message: "60 > 50".into(),
-        baseline: None,
-        shadow: false,
-        service: Some("shop".into()),
-        labels: BTreeMap::new(),
-        revision: "earlier".into(),
         started_at: at,
         run_id: "earlier-run".into(),
+        ..CheckResult::new("gauge", "b", Status::Crit, Some(Value::Num(60.0)))
     };
     let run = RunRecord {
         id: "earlier-run".into(),
@@ -187,9 +162,7 @@ fn earlier_failure(ago: Duration) -> (RunRecord, Vec<CheckResult>) {
 
 #[tokio::test]
 async fn the_penalty_counts_minutes_since_the_check_started_failing_in_an_earlier_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = gauge_db(dir.path()).await;
-    write_rules(dir.path(), &db);
+    let dir = workspace().await;
     let (run, results) = earlier_failure(Duration::minutes(15));
     store(dir.path())
         .await
@@ -197,18 +170,7 @@ async fn the_penalty_counts_minutes_since_the_check_started_failing_in_an_earlie
         .await
         .unwrap();
 
-    let out = patrol(
-        dir.path(),
-        &[
-            "run",
-            "--format",
-            "json",
-            "--store",
-            "sqlite://s.db",
-            "--check",
-            "gauge",
-        ],
-    );
+    let out = run_check(dir.path(), "gauge", &["--format", "json"]);
     assert_eq!(out.status.code(), Some(1), "{}", both(&out));
     for line in stdout(&out).lines() {
         let r: serde_json::Value = serde_json::from_str(line)
@@ -227,13 +189,8 @@ async fn the_penalty_counts_minutes_since_the_check_started_failing_in_an_earlie
 
 #[tokio::test]
 async fn a_run_touching_no_service_prints_and_stores_no_scores() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = gauge_db(dir.path()).await;
-    write_rules(dir.path(), &db);
-    let out = patrol(
-        dir.path(),
-        &["run", "--store", "sqlite://s.db", "--check", "loose"],
-    );
+    let dir = workspace().await;
+    let out = run_check(dir.path(), "loose", &[]);
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
     assert!(!stdout(&out).contains("SERVICE"), "{}", stdout(&out));
     assert!(latest(dir.path()).await.is_empty());

@@ -14,7 +14,7 @@ mod daemon_fixtures;
 use std::collections::{HashMap, HashSet};
 
 use chrono::Duration;
-use daemon_fixtures::{at, event, ids, save, score, single, verdict};
+use daemon_fixtures::{at, event, ids, job_started, save, save_scores, score, single, verdict};
 use fixtures::{key, result, run_record, state};
 use patrol::result::{CheckResult, Status};
 use patrol::score::CheckState;
@@ -238,22 +238,14 @@ async fn failing_streak_across_and_within_batches(url: &str) {
 
 async fn scores_keep_a_history_and_the_newest_per_service(url: &str) {
     let store = Store::open(url).await.unwrap();
-    store
-        .save_scores(&[
-            score("orders", 0, 80.0),
-            score("payments", 0, 90.0),
-            score("_overall", 0, 85.0),
-        ])
-        .await
-        .unwrap();
-    store
-        .save_scores(&[score("orders", 1, 60.0)])
-        .await
-        .unwrap();
-    store
-        .save_scores(&[score("orders", 0, 10.0)])
-        .await
-        .unwrap();
+    let first = [
+        score("orders", 0, 80.0),
+        score("payments", 0, 90.0),
+        score("_overall", 0, 85.0),
+    ];
+    save_scores(&store, &first).await;
+    save_scores(&store, &[score("orders", 1, 60.0)]).await;
+    save_scores(&store, &[score("orders", 0, 10.0)]).await;
 
     let latest = store.latest_scores().await.unwrap();
     assert_eq!(
@@ -299,22 +291,10 @@ async fn job_starts_keep_the_newest_planned_time(url: &str) {
     let store = Store::open(url).await.unwrap();
     assert!(store.job_last_runs().await.unwrap().is_empty());
     let late = Duration::milliseconds(30);
-    store
-        .record_job_start("check:a", at(0), at(0) + late)
-        .await
-        .unwrap();
-    store
-        .record_job_start("suite:nightly", at(5), at(5) + late)
-        .await
-        .unwrap();
-    store
-        .record_job_start("check:a", at(10), at(10) + late)
-        .await
-        .unwrap();
-    store
-        .record_job_start("check:a", at(3), at(11))
-        .await
-        .unwrap();
+    job_started(&store, "check:a", at(0), at(0) + late).await;
+    job_started(&store, "suite:nightly", at(5), at(5) + late).await;
+    job_started(&store, "check:a", at(10), at(10) + late).await;
+    job_started(&store, "check:a", at(3), at(11)).await;
     let expected = HashMap::from([
         ("check:a".to_string(), at(10)),
         ("suite:nightly".to_string(), at(5)),
@@ -396,18 +376,9 @@ async fn prune_deletes_history_and_keeps_state(url: &str) {
         )
         .await
         .unwrap();
-    store
-        .save_scores(&[score("gone", 0, 50.0), score("orders", 0, 40.0)])
-        .await
-        .unwrap();
-    store
-        .save_scores(&[score("orders", 20, 70.0)])
-        .await
-        .unwrap();
-    store
-        .record_job_start("check:a", at(0), at(0))
-        .await
-        .unwrap();
+    save_scores(&store, &[score("gone", 0, 50.0), score("orders", 0, 40.0)]).await;
+    save_scores(&store, &[score("orders", 20, 70.0)]).await;
+    job_started(&store, "check:a", at(0), at(0)).await;
     let states_before = store.check_states().await.unwrap();
 
     let counts = store.prune(at(10)).await.unwrap();

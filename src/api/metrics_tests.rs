@@ -1,28 +1,26 @@
-use chrono::Utc;
-
 use super::*;
 use crate::api::exposition::{Sample, parse_samples};
 use crate::result::{Band, Value};
 
+/// A result of service `orders` that took 250 ms, with a message no metric may carry.
 fn result(check: &str, series: &str, status: Status, value: Option<Value>) -> CheckResult {
     CheckResult {
-        check: check.into(),
-        kind: "http".into(),
-        target: "api".into(),
-        series: series.into(),
-        status,
-        value,
-        unit: "ms".into(),
         duration_ms: 250.0,
         message: "connection refused: secret detail".into(),
-        baseline: None,
-        shadow: false,
         service: Some("orders".into()),
-        labels: Default::default(),
-        revision: "abc".into(),
-        started_at: Utc::now(),
-        run_id: "r1".into(),
+        ..CheckResult::new(check, series, status, value)
     }
+}
+
+/// A baseline band of mean ± 3σ.
+fn three_sigma_band(mean: f64, stddev: f64, samples: u64) -> Option<Band> {
+    Some(Band {
+        mean,
+        stddev,
+        lower: mean - 3.0 * stddev,
+        upper: mean + 3.0 * stddev,
+        samples,
+    })
 }
 
 fn samples(m: &Metrics) -> Vec<Sample> {
@@ -110,13 +108,7 @@ fn only_numbers_become_values_and_an_error_removes_the_last_one() {
 fn the_band_is_exported_while_present() {
     let m = Metrics::new();
     let mut r = result("c1", "", Status::Ok, Some(Value::Num(10.0)));
-    r.baseline = Some(Band {
-        mean: 10.0,
-        stddev: 1.0,
-        lower: 7.0,
-        upper: 13.0,
-        samples: 30,
-    });
+    r.baseline = three_sigma_band(10.0, 1.0, 30);
     m.observe_result(&r);
     assert_eq!(value(&m, "patrol_baseline_mean", &S), Some(10.0));
     assert_eq!(value(&m, "patrol_baseline_lower", &S), Some(7.0));
@@ -285,13 +277,7 @@ fn a_fresh_daemon_exports_zero_lateness_and_reload_failures_only() {
 fn both_formats_describe_every_metric_and_only_openmetrics_ends_with_eof() {
     let m = Metrics::new();
     let mut r = result("c1", "", Status::Ok, Some(Value::Num(1.0)));
-    r.baseline = Some(Band {
-        mean: 1.0,
-        stddev: 0.1,
-        lower: 0.7,
-        upper: 1.3,
-        samples: 9,
-    });
+    r.baseline = three_sigma_band(1.0, 0.1, 9);
     m.observe_result(&r);
     m.observe_lateness(0.01);
     m.skipped("c1");

@@ -25,7 +25,7 @@ use super::usage::{CpuTime, Memory, reset_peak_rss};
 use crate::config::{Check, RuleSet};
 use crate::engine::{Limits, execute_check};
 use crate::schedule::{
-    Job, JobKey, JobRunner, LatencyHistogram, LatenessSummary, Scheduler, SystemClock, Trigger,
+    Job, JobKey, JobRunner, LatencyHistogram, LatenessSummary, Scheduler, SystemClock,
     jitter_offset,
 };
 
@@ -228,18 +228,7 @@ async fn patrol(
 
 /// A check's job as the daemon plans it (cron schedules in UTC here).
 fn job_of(check: &Check) -> Option<Job> {
-    let c = &check.common;
-    let trigger = match (&c.schedule, c.every) {
-        (Some(expr), _) => Trigger::cron(expr, "UTC").ok()?,
-        (None, Some(every)) => Trigger::Every(every),
-        (None, None) => return None,
-    };
-    Some(Job {
-        key: JobKey::Check(c.name.clone()),
-        trigger,
-        jitter: c.jitter.unwrap_or(Duration::ZERO),
-        catch_up: check.catch_up(),
-    })
+    crate::daemon::check_job(check, chrono_tz::Tz::UTC)
 }
 
 /// The check's jitter offset, as the scheduler computes it.

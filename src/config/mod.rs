@@ -16,7 +16,7 @@ mod target;
 
 pub use de::{DeError, from_node, struct_fields};
 pub use issues::{Diagnostic, Issues};
-pub use load::{RuleSet, load, load_with_env};
+pub use load::{Receiver, RuleSet, load, load_with_env};
 pub use model::{Check, CheckCommon, Mode, Origin, Severity};
 pub use node::{Loc, Node, NodeValue, PathSeg, parse_yaml, path_text};
 pub use revision::Revision;

@@ -32,6 +32,10 @@ pub fn rule_file_schema() -> Value {
         props.remove("kind");
     }
     defaults.as_object_mut().map(|o| o.remove("required"));
+    let receiver_variants: Vec<Value> = crate::alert::ReceiverSpec::schemas(&mut generator)
+        .into_iter()
+        .map(|(kind, own)| merge_kind(kind, &[&resolve(&generator, own.as_value())]))
+        .collect();
     let suite = generator.subschema_for::<Suite>();
     let service = generator.subschema_for::<ServiceConfig>();
     let defs: Map<String, Value> = generator
@@ -66,6 +70,11 @@ pub fn rule_file_schema() -> Value {
                 "description": "Named sets of checks run together as one run.",
                 "type": "object",
                 "additionalProperties": suite
+            },
+            "receivers": {
+                "description": "Where notifications go, by name (checks list them under `notify`).",
+                "type": "object",
+                "additionalProperties": {"oneOf": receiver_variants}
             },
             "services": {
                 "description": "How each service's health score is computed.",

@@ -33,7 +33,8 @@ pub fn jobs_from(rules: &RuleSet, default_tz: Tz) -> Vec<Job> {
     jobs
 }
 
-fn check_job(check: &Check, default_tz: Tz) -> Option<Job> {
+/// The job of one check, when it has a `schedule` or `every`.
+pub fn check_job(check: &Check, default_tz: Tz) -> Option<Job> {
     let c = &check.common;
     let trigger = match (&c.schedule, c.every) {
         (Some(expr), _) => Trigger::Cron {

@@ -29,7 +29,7 @@ use crate::engine::Limits;
 use crate::schedule::{JobKey, Scheduler, SystemClock};
 use crate::store::Store;
 
-pub use self::jobs::{jobs_from, system_timezone};
+pub use self::jobs::{check_job, jobs_from, system_timezone};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DaemonArgs {

@@ -169,14 +169,7 @@ mod tests {
         band: Option<(f64, f64, u64)>,
     ) -> CheckResult {
         CheckResult {
-            check: check.into(),
-            kind: "http".into(),
-            target: "t".into(),
-            series: String::new(),
-            status,
-            value: value.map(Value::Num),
             unit: "ms".into(),
-            duration_ms: 1.0,
             message: if status == Status::Error {
                 "connection refused".into()
             } else {
@@ -189,12 +182,7 @@ mod tests {
                 upper,
                 samples,
             }),
-            shadow: false,
-            service: None,
-            labels: Default::default(),
-            revision: "r".into(),
-            started_at: chrono::Utc::now(),
-            run_id: "run".into(),
+            ..CheckResult::new(check, "", status, value.map(Value::Num))
         }
     }
 

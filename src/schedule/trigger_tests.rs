@@ -34,6 +34,19 @@ fn fires(trigger: &Trigger, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateT
     out
 }
 
+/// A window `(from, to]` of fires.
+type Window = (DateTime<Utc>, DateTime<Utc>);
+
+/// Asserts that the fires in `window` are exactly `expected`.
+#[track_caller]
+fn assert_fires(trigger: &Trigger, (from, to): Window, expected: &[DateTime<Utc>]) {
+    assert_eq!(
+        fires(trigger, from, to),
+        expected,
+        "fires in ({from}, {to}]"
+    );
+}
+
 /// Fires per local calendar day.
 fn per_local_day(fires: &[DateTime<Utc>], tz: Tz) -> BTreeMap<NaiveDate, usize> {
     let mut days = BTreeMap::new();
@@ -53,25 +66,25 @@ fn assert_once_a_day(trigger: &Trigger, tz: Tz, from: DateTime<Utc>, days: u32) 
 #[test]
 fn berlin_0200_runs_at_0300_on_spring_forward_day_and_once_on_fall_back_day() {
     let t = cron("0 2 * * *", "Europe/Berlin");
-    let spring = fires(&t, utc(2026, 3, 27, 12, 0), utc(2026, 3, 31, 12, 0));
-    assert_eq!(
-        spring,
-        vec![
+    assert_fires(
+        &t,
+        (utc(2026, 3, 27, 12, 0), utc(2026, 3, 31, 12, 0)),
+        &[
             utc(2026, 3, 28, 1, 0), // 02:00 CET
             utc(2026, 3, 29, 1, 0), // 02:00 does not exist: 03:00 CEST, the first instant after
             utc(2026, 3, 30, 0, 0), // 02:00 CEST
             utc(2026, 3, 31, 0, 0),
-        ]
+        ],
     );
-    let fall = fires(&t, utc(2026, 10, 23, 12, 0), utc(2026, 10, 27, 12, 0));
-    assert_eq!(
-        fall,
-        vec![
+    assert_fires(
+        &t,
+        (utc(2026, 10, 23, 12, 0), utc(2026, 10, 27, 12, 0)),
+        &[
             utc(2026, 10, 24, 0, 0),
             utc(2026, 10, 25, 0, 0), // 02:00 CEST, the first of the two 02:00s; not again at CET
             utc(2026, 10, 26, 1, 0), // 02:00 CET
             utc(2026, 10, 27, 1, 0),
-        ]
+        ],
     );
     let berlin = parse_timezone("Europe/Berlin").unwrap();
     assert_once_a_day(&t, berlin, utc(2026, 3, 20, 12, 0), 14);
@@ -82,21 +95,23 @@ fn berlin_0200_runs_at_0300_on_spring_forward_day_and_once_on_fall_back_day() {
 fn new_york_0200_and_0130_run_once_every_day_across_both_changes() {
     let ny = parse_timezone("America/New_York").unwrap();
     let two = cron("0 2 * * *", "America/New_York");
-    let spring = fires(&two, utc(2026, 3, 7, 12, 0), utc(2026, 3, 9, 12, 0));
-    assert_eq!(
-        spring,
-        vec![utc(2026, 3, 8, 7, 0), utc(2026, 3, 9, 6, 0)], // 03:00 EDT, then 02:00 EDT
-    );
-    let fall = fires(&two, utc(2026, 10, 31, 12, 0), utc(2026, 11, 2, 12, 0));
-    assert_eq!(fall, vec![utc(2026, 11, 1, 7, 0), utc(2026, 11, 2, 7, 0)]); // 02:00 EST
-    // 01:30 exists twice in New York on 1 November: the EDT one only.
     let half_past_one = cron("30 1 * * *", "America/New_York");
-    let fall = fires(
-        &half_past_one,
-        utc(2026, 10, 31, 12, 0),
-        utc(2026, 11, 2, 12, 0),
-    );
-    assert_eq!(fall, vec![utc(2026, 11, 1, 5, 30), utc(2026, 11, 2, 6, 30)]);
+    let spring = (utc(2026, 3, 7, 12, 0), utc(2026, 3, 9, 12, 0));
+    let fall = (utc(2026, 10, 31, 12, 0), utc(2026, 11, 2, 12, 0));
+    for (t, window, expected) in [
+        // 03:00 EDT, then 02:00 EDT.
+        (&two, spring, [utc(2026, 3, 8, 7, 0), utc(2026, 3, 9, 6, 0)]),
+        // 02:00 EST.
+        (&two, fall, [utc(2026, 11, 1, 7, 0), utc(2026, 11, 2, 7, 0)]),
+        // 01:30 exists twice in New York on 1 November: the EDT one only.
+        (
+            &half_past_one,
+            fall,
+            [utc(2026, 11, 1, 5, 30), utc(2026, 11, 2, 6, 30)],
+        ),
+    ] {
+        assert_fires(t, window, &expected);
+    }
     for (t, from) in [
         (&two, utc(2026, 3, 1, 12, 0)),
         (&two, utc(2026, 10, 25, 12, 0)),
@@ -110,31 +125,24 @@ fn new_york_0200_and_0130_run_once_every_day_across_both_changes() {
 #[test]
 fn berlin_0230_runs_once_in_the_repeated_hour() {
     let t = cron("30 2 * * *", "Europe/Berlin");
-    let fall = fires(&t, utc(2026, 10, 24, 12, 0), utc(2026, 10, 26, 12, 0));
-    assert_eq!(
-        fall,
-        vec![utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30)]
-    );
+    let fall = (utc(2026, 10, 24, 12, 0), utc(2026, 10, 26, 12, 0));
+    let cest_then_cet = [utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30)];
+    assert_fires(&t, fall, &cest_then_cet);
 }
 
 #[test]
 fn several_explicit_times_are_wall_clock_times_too() {
     // croner alone skips 02:00 on the spring day and runs it twice on the fall day for this one.
     let t = cron("0 2,14 * * *", "Europe/Berlin");
-    let spring = fires(&t, utc(2026, 3, 28, 23, 0), utc(2026, 3, 29, 22, 0));
-    assert_eq!(
-        spring,
-        vec![utc(2026, 3, 29, 1, 0), utc(2026, 3, 29, 12, 0)]
-    );
-    let fall = fires(&t, utc(2026, 10, 24, 22, 0), utc(2026, 10, 25, 22, 0));
-    assert_eq!(
-        fall,
-        vec![utc(2026, 10, 25, 0, 0), utc(2026, 10, 25, 13, 0)]
-    );
+    let spring = (utc(2026, 3, 28, 23, 0), utc(2026, 3, 29, 22, 0));
+    let fall = (utc(2026, 10, 24, 22, 0), utc(2026, 10, 25, 22, 0));
+    let after_the_gap_and_1400 = [utc(2026, 3, 29, 1, 0), utc(2026, 3, 29, 12, 0)];
+    assert_fires(&t, spring, &after_the_gap_and_1400);
+    let cest_0200_and_cet_1400 = [utc(2026, 10, 25, 0, 0), utc(2026, 10, 25, 13, 0)];
+    assert_fires(&t, fall, &cest_0200_and_cet_1400);
     // Both times of a day fall into the gap: they run (once) right after it, not never.
     let t = cron("15,45 2 * * *", "Europe/Berlin");
-    let spring = fires(&t, utc(2026, 3, 28, 23, 0), utc(2026, 3, 29, 22, 0));
-    assert_eq!(spring, vec![utc(2026, 3, 29, 1, 0)]);
+    assert_fires(&t, spring, &[utc(2026, 3, 29, 1, 0)]);
 }
 
 #[test]
@@ -151,15 +159,15 @@ fn intervals_keep_their_real_spacing_through_gap_and_repeated_hour() {
         }
     }
     // Both passes of the repeated hour run (02:00 and 02:30, CEST then CET).
-    let fall = fires(&t, utc(2026, 10, 24, 23, 59), utc(2026, 10, 25, 1, 59));
-    assert_eq!(
-        fall,
-        vec![
+    assert_fires(
+        &t,
+        (utc(2026, 10, 24, 23, 59), utc(2026, 10, 25, 1, 59)),
+        &[
             utc(2026, 10, 25, 0, 0),
             utc(2026, 10, 25, 0, 30),
             utc(2026, 10, 25, 1, 0),
             utc(2026, 10, 25, 1, 30),
-        ]
+        ],
     );
 }
 

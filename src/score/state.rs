@@ -55,12 +55,7 @@ fn runs_by_check(results: &[CheckResult]) -> BTreeMap<&str, Vec<Vec<&CheckResult
 fn summarize(results: &[&CheckResult]) -> Option<CheckState> {
     let status = results.iter().map(|r| r.status).max()?;
     let at: DateTime<Utc> = results.iter().map(|r| r.started_at).max()?;
-    let numbers: Vec<f64> = results
-        .iter()
-        .filter_map(|r| r.value.as_ref().and_then(|v| v.as_f64()))
-        .filter(|x| x.is_finite())
-        .collect();
-    let value = (!numbers.is_empty()).then(|| numbers.iter().sum::<f64>() / numbers.len() as f64);
+    let value = crate::result::mean_value(results.iter().copied());
     Some(CheckState {
         status,
         failing_since: status.fails_run().then_some(at),

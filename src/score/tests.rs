@@ -31,6 +31,11 @@ fn state(status: Status, failing_for: Option<i64>, value: Option<f64>) -> CheckS
     }
 }
 
+/// A crit check failing for `minutes` that measured nothing.
+fn crit_for(minutes: i64) -> CheckState {
+    state(Status::Crit, Some(minutes), None)
+}
+
 fn states(entries: &[(&str, CheckState)]) -> HashMap<String, CheckState> {
     entries
         .iter()
@@ -70,42 +75,33 @@ fn penalty_scores_follow_the_design_formula() {
         // DESIGN weights: replication lag failing 63 min (0.35·6), consumer lag 15 min (0.25·4).
         (
             vec![
-                ("repl-lag", state(Status::Crit, Some(63), None)),
+                ("repl-lag", crit_for(63)),
                 ("mq-lag", state(Status::Error, Some(15), None)),
             ],
             100.0 - 2.1 - 1.0,
         ),
         // 7 and 3 minutes: 0.35·3 + 0.25·2.
         (
-            vec![
-                ("repl-lag", state(Status::Crit, Some(7), None)),
-                ("mq-lag", state(Status::Crit, Some(3), None)),
-            ],
+            vec![("repl-lag", crit_for(7)), ("mq-lag", crit_for(3))],
             98.45,
         ),
         // Failing for 0 minutes costs nothing yet; warn never costs.
         (
             vec![
-                ("repl-lag", state(Status::Crit, Some(0), None)),
+                ("repl-lag", crit_for(0)),
                 ("mq-lag", state(Status::Warn, None, Some(3.0))),
             ],
             100.0,
         ),
         // 10·log₂16 = 40.
-        (vec![("big", state(Status::Crit, Some(15), None))], 60.0),
+        (vec![("big", crit_for(15))], 60.0),
         // 40 + 20·log₂32 = 140 → clamped to 0.
-        (
-            vec![
-                ("big", state(Status::Crit, Some(15), None)),
-                ("bigger", state(Status::Crit, Some(31), None)),
-            ],
-            0.0,
-        ),
+        (vec![("big", crit_for(15)), ("bigger", crit_for(31))], 0.0),
         // A shadow check and another service's check never cost this service anything.
         (
             vec![
-                ("trial", state(Status::Crit, Some(1000), None)),
-                ("elsewhere", state(Status::Crit, Some(1000), None)),
+                ("trial", crit_for(1000)),
+                ("elsewhere", crit_for(1000)),
                 ("big", ok()),
             ],
             100.0,
@@ -121,7 +117,7 @@ fn penalty_scores_follow_the_design_formula() {
 #[test]
 fn penalty_grows_with_time_and_counts_failing_since_not_the_last_result() {
     let r = rules(PENALTY_RULES);
-    let mut s = state(Status::Crit, Some(0), None);
+    let mut s = crit_for(0);
     s.failing_since = Some(t0());
     let st = states(&[("big", s)]);
     // 1 minute: 10·log₂2 = 10; 3 minutes: 10·log₂4 = 20.
@@ -143,11 +139,7 @@ fn penalty_grows_with_time_and_counts_failing_since_not_the_last_result() {
 #[test]
 fn penalty_details_name_each_enforced_check_and_leave_shadow_out() {
     let r = rules(PENALTY_RULES);
-    let scores = evaluate(
-        &r,
-        &states(&[("big", state(Status::Crit, Some(15), None))]),
-        t0(),
-    );
+    let scores = evaluate(&r, &states(&[("big", crit_for(15))]), t0());
     let orders = scores.iter().find(|s| s.service == "orders").unwrap();
     let terms = orders.details["terms"].as_array().unwrap();
     let names: Vec<&str> = terms.iter().map(|t| t["check"].as_str().unwrap()).collect();
@@ -192,63 +184,43 @@ fn valued(v: f64) -> CheckState {
     state(Status::Ok, None, Some(v))
 }
 
+/// The inputs of the `sse-pool` service, each check ok with its value.
+fn sse_pool(success_rate: f64, rtt_ms: f64, timeout_rate: f64, backlog: f64) -> Entries {
+    vec![
+        ("success-rate", valued(success_rate)),
+        ("rtt-ms", valued(rtt_ms)),
+        ("timeout-rate", valued(timeout_rate)),
+        ("backlog", valued(backlog)),
+    ]
+}
+
+/// The inputs of the `connection-health` service, each check ok with its value.
+fn connection_health(rtt_ms: f64, fin_rst_rate: f64, syn_retrans_rate: f64) -> Entries {
+    vec![
+        ("rtt-ms", valued(rtt_ms)),
+        ("fin-rst-rate", valued(fin_rst_rate)),
+        ("syn-retrans-rate", valued(syn_retrans_rate)),
+    ]
+}
+
 #[test]
 fn weighted_scores_reproduce_the_design_examples() {
     let r = rules(WEIGHTED_RULES);
     let cases: Vec<(Entries, &str, f64)> = vec![
         // SSE pool: 0.4·0.95 + 0.3·(1 − 100/500) + 0.2·(1 − 0.02) − 0.1·200/1000 = 0.796.
-        (
-            vec![
-                ("success-rate", valued(0.95)),
-                ("rtt-ms", valued(100.0)),
-                ("timeout-rate", valued(0.02)),
-                ("backlog", valued(200.0)),
-            ],
-            "sse-pool",
-            79.6,
-        ),
+        (sse_pool(0.95, 100.0, 0.02, 200.0), "sse-pool", 79.6),
         // A perfect pool without backlog scores 90 (the weights sum to 0.9 before the penalty).
-        (
-            vec![
-                ("success-rate", valued(1.0)),
-                ("rtt-ms", valued(0.0)),
-                ("timeout-rate", valued(0.0)),
-                ("backlog", valued(0.0)),
-            ],
-            "sse-pool",
-            90.0,
-        ),
+        (sse_pool(1.0, 0.0, 0.0, 0.0), "sse-pool", 90.0),
         // Everything bad: 0 + 0 + 0 − 0.1 → clamped to 0.
-        (
-            vec![
-                ("success-rate", valued(0.0)),
-                ("rtt-ms", valued(900.0)),
-                ("timeout-rate", valued(1.0)),
-                ("backlog", valued(5000.0)),
-            ],
-            "sse-pool",
-            0.0,
-        ),
+        (sse_pool(0.0, 900.0, 1.0, 5000.0), "sse-pool", 0.0),
         // Connection health: 0.4·(1 − 50/500) + 0.35·(1 − 1/5) + 0.25·e^(−10·0.1).
         (
-            vec![
-                ("rtt-ms", valued(50.0)),
-                ("fin-rst-rate", valued(1.0)),
-                ("syn-retrans-rate", valued(0.1)),
-            ],
+            connection_health(50.0, 1.0, 0.1),
             "connection-health",
             100.0 * (0.36 + 0.28 + 0.25 * (-1.0f64).exp()),
         ),
         // FIN/RST rate beyond 5 is 1 − min(1, f/5) = 0: 0.4·1 + 0 + 0.25·1.
-        (
-            vec![
-                ("rtt-ms", valued(0.0)),
-                ("fin-rst-rate", valued(12.0)),
-                ("syn-retrans-rate", valued(0.0)),
-            ],
-            "connection-health",
-            65.0,
-        ),
+        (connection_health(0.0, 12.0, 0.0), "connection-health", 65.0),
     ];
     for (i, (entries, service, want)) in cases.into_iter().enumerate() {
         let got = score_of(&evaluate(&r, &states(&entries), t0()), service);
@@ -318,11 +290,7 @@ fn services_come_from_config_and_checks_and_overall_averages_those_with_data() {
     let r = rules(&format!(
         "{WEIGHTED_RULES}  quiet: {{}}\n  extra:\n    low_score: {{below: 50}}\n"
     ));
-    let st = states(&[
-        ("rtt-ms", valued(0.0)),
-        ("fin-rst-rate", valued(0.0)),
-        ("syn-retrans-rate", valued(0.0)),
-    ]);
+    let st = states(&connection_health(0.0, 0.0, 0.0));
     let scores = evaluate(&r, &st, t0());
     let names: Vec<&str> = scores.iter().map(|s| s.service.as_str()).collect();
     assert_eq!(
@@ -406,22 +374,9 @@ fn a_streak_is_forgotten_when_its_rule_goes_away() {
 
 fn result(check: &str, series: &str, status: Status, value: Option<f64>, at: i64) -> CheckResult {
     CheckResult {
-        check: check.into(),
-        kind: "tcp".into(),
-        target: "127.0.0.1:1".into(),
-        series: series.into(),
-        status,
-        value: value.map(Value::Num),
-        unit: String::new(),
-        duration_ms: 1.0,
-        message: String::new(),
-        baseline: None,
-        shadow: false,
-        service: None,
-        labels: BTreeMap::new(),
-        revision: "r".into(),
         started_at: t0() + minutes(at),
         run_id: format!("run-{at}"),
+        ..CheckResult::new(check, series, status, value.map(Value::Num))
     }
 }
 
@@ -522,11 +477,7 @@ fn touched_services_include_weighted_services_fed_by_the_checks() {
 #[test]
 fn the_table_explains_low_scores() {
     let r = rules(PENALTY_RULES);
-    let scores = evaluate(
-        &r,
-        &states(&[("big", state(Status::Crit, Some(15), None))]),
-        t0(),
-    );
+    let scores = evaluate(&r, &states(&[("big", crit_for(15))]), t0());
     let text = table(&scores);
     assert!(text.contains("SERVICE"), "{text}");
     let orders = text.lines().find(|l| l.contains("orders")).unwrap();

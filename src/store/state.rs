@@ -123,12 +123,7 @@ fn verdict_of_run(results: &[&CheckResult]) -> Verdict {
         .map(|r| stored_time(r.started_at))
         .max()
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let numbers: Vec<f64> = results
-        .iter()
-        .filter_map(|r| r.value.as_ref().and_then(|v| v.as_f64()))
-        .filter(|x| x.is_finite())
-        .collect();
-    let value = (!numbers.is_empty()).then(|| numbers.iter().sum::<f64>() / numbers.len() as f64);
+    let value = crate::result::mean_value(results.iter().copied());
     Verdict { status, value, at }
 }
 
@@ -161,8 +156,6 @@ fn fold_check(check: &str, verdicts: Vec<Verdict>) -> StateUpdate {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use chrono::{Duration, TimeZone};
 
     use super::*;
@@ -181,22 +174,9 @@ mod tests {
         minute: i64,
     ) -> CheckResult {
         CheckResult {
-            check: check.into(),
-            kind: "http".into(),
-            target: "api".into(),
-            series: series.into(),
-            status,
-            value,
-            unit: "ms".into(),
-            duration_ms: 1.0,
-            message: String::new(),
-            baseline: None,
-            shadow: false,
-            service: None,
-            labels: BTreeMap::new(),
-            revision: "rev".into(),
             started_at: t(minute),
             run_id: run.into(),
+            ..CheckResult::new(check, series, status, value)
         }
     }
 

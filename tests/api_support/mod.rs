@@ -8,7 +8,6 @@
 //! what the test configured is enough.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ use patrol::config::Diagnostic;
 use patrol::daemon::events::EventBus;
 use patrol::daemon::state::{Control, DaemonState, ReloadOutcome, RunRequest};
 use patrol::result::{CheckResult, RunRecord, Status, StatusCounts, Value};
-use patrol::store::{NewEvent, Store};
+use patrol::store::{NewEvent, Store, StoredEvent};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -181,6 +180,15 @@ impl Harness {
         json_of(req.send().await.unwrap()).await
     }
 
+    /// Publishes [`new_events`]`(n, tag)` on the daemon's event bus (stored, then sent live).
+    pub async fn publish(&self, n: usize, tag: &str) -> Vec<StoredEvent> {
+        self.state
+            .events
+            .publish(&self.state.store, &new_events(n, tag))
+            .await
+            .unwrap()
+    }
+
     /// Saves a run with `results` (which get the run's id) as the daemon's writer would.
     pub async fn save_run(&self, id: &str, at: DateTime<Utc>, mut results: Vec<CheckResult>) {
         for r in &mut results {
@@ -219,27 +227,15 @@ pub fn result(
     value: f64,
 ) -> CheckResult {
     CheckResult {
-        check: check.into(),
-        kind: "http".into(),
-        target: "api".into(),
-        series: series.into(),
-        status,
-        value: Some(Value::Num(value)),
-        unit: "ms".into(),
-        duration_ms: 12.0,
-        message: String::new(),
-        baseline: None,
-        shadow: false,
         service: Some("orders".into()),
-        labels: BTreeMap::new(),
-        revision: "rev-1".into(),
         started_at: at,
-        run_id: String::new(),
+        ..CheckResult::new(check, series, status, Some(Value::Num(value)))
     }
 }
 
 pub use crate::common::sse::{Frame, SseReader, promtool_accepts};
 
+/// `n` events tagged `tag`, alternately of kind `result` and `score`, numbered `i` from 0.
 pub fn new_events(n: usize, tag: &str) -> Vec<NewEvent> {
     (0..n)
         .map(|i| NewEvent {
@@ -264,6 +260,16 @@ pub async fn open_stream(h: &Harness, last_event_id: Option<i64>) -> SseReader {
             .starts_with("text/event-stream")
     );
     SseReader::new(r)
+}
+
+/// The ids of events read from a stream.
+pub fn frame_ids(got: &[(i64, String, serde_json::Value)]) -> Vec<i64> {
+    got.iter().map(|e| e.0).collect()
+}
+
+/// The ids of stored events.
+pub fn event_ids(events: &[StoredEvent]) -> Vec<i64> {
+    events.iter().map(|e| e.id).collect()
 }
 
 /// Reads `n` events; panics if fewer come within the wait.

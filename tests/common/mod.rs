@@ -50,6 +50,33 @@ pub async fn fresh_mysql_database() -> String {
     format!("mysql://root@127.0.0.1:3306/{name}")
 }
 
+/// A SQLite database `data.db` in `dir` whose table `gauge(name, v)` holds exactly one row per
+/// `(name, v)`; called again, it replaces the rows (for tests that change what a check measures).
+pub async fn sqlite_gauge_db(dir: &std::path::Path, rows: &[(&str, f64)]) -> std::path::PathBuf {
+    use sqlx::Connection;
+    let path = dir.join("data.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE IF NOT EXISTS gauge (name TEXT PRIMARY KEY, v REAL)")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM gauge")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    for (name, v) in rows {
+        sqlx::query("INSERT INTO gauge (name, v) VALUES (?, ?)")
+            .bind(name)
+            .bind(v)
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    c.close().await.unwrap();
+    path
+}
+
 /// Path of the built `patrol` binary (for black-box CLI tests).
 pub fn patrol_bin() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_patrol"))

@@ -3,7 +3,7 @@
 //! server for its checks to measure.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,6 +59,29 @@ pub async fn target_server() -> (u16, Arc<Served>) {
     (port, served)
 }
 
+/// A check of `kind: http` named `name` on the test server's `path`, with the further fields in
+/// `more` (`every: 1s`, a schedule, …), as a YAML flow mapping.
+pub fn http_check(name: &str, port: u16, path: &str, more: &str) -> String {
+    format!("{{name: {name}, kind: http, url: \"http://127.0.0.1:{port}{path}\", {more}}}")
+}
+
+/// A rules file with one line per check (YAML flow mappings, see [`http_check`]).
+pub fn checks_yaml(checks: &[String]) -> String {
+    let lines: String = checks.iter().map(|c| format!("  - {c}\n")).collect();
+    format!("checks:\n{lines}")
+}
+
+/// `patrol daemon` in `dir` over `rules/` and the store `d.db`, listening on `listen`, without an
+/// API token from the environment.
+pub fn daemon_command(dir: &Path, listen: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_patrol"));
+    cmd.current_dir(dir)
+        .args(["daemon", "--rules", "rules", "--store", "sqlite://d.db"])
+        .args(["--listen", listen])
+        .env_remove("PATROL_API_TOKEN");
+    cmd
+}
+
 pub struct DaemonProcess {
     child: std::sync::Mutex<Child>,
     pub port: u16,
@@ -77,27 +100,18 @@ impl DaemonProcess {
         Self::start_in(dir, extra_args).await
     }
 
+    /// Starts `patrol daemon` over one rules file `r.yaml` holding `checks` (see [`checks_yaml`]).
+    pub async fn with_checks(checks: &[String], extra_args: &[&str]) -> DaemonProcess {
+        Self::start(&[("r.yaml", &checks_yaml(checks))], extra_args).await
+    }
+
     /// Starts the daemon in an existing directory (rules/ and the store d.db inside it).
     pub async fn start_in(dir: tempfile::TempDir, extra_args: &[&str]) -> DaemonProcess {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_patrol"))
-            .current_dir(dir.path())
-            .args([
-                "daemon",
-                "--rules",
-                "rules",
-                "--store",
-                "sqlite://d.db",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--score-every",
-                "1s",
-                "--timezone",
-                "UTC",
-            ])
+        let child = daemon_command(dir.path(), &format!("127.0.0.1:{port}"))
+            .args(["--score-every", "1s", "--timezone", "UTC"])
             .args(extra_args)
             .env_remove("PATROL_STORE")
-            .env_remove("PATROL_API_TOKEN")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -221,6 +235,14 @@ impl Drop for DaemonProcess {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+/// How many runs of `check` ended ok, by the `patrol_runs_total` sample in Prometheus text.
+pub fn ok_runs(metrics: &str, check: &str) -> Option<f64> {
+    sample(
+        metrics,
+        &format!("patrol_runs_total{{check=\"{check}\",status=\"ok\"}}"),
+    )
 }
 
 /// The value of the sample `name{labels}` in Prometheus text, when present.

@@ -57,6 +57,16 @@ pub async fn save(store: &Store, run: (RunRecord, Vec<CheckResult>)) {
     store.save_run(&run.0, &run.1, &[]).await.unwrap();
 }
 
+/// Saves `scores` as one batch.
+pub async fn save_scores(store: &Store, scores: &[ScoreRecord]) {
+    store.save_scores(scores).await.unwrap();
+}
+
+/// Records that `job`, planned for `planned`, started at `started`.
+pub async fn job_started(store: &Store, job: &str, planned: DateTime<Utc>, started: DateTime<Utc>) {
+    store.record_job_start(job, planned, started).await.unwrap();
+}
+
 /// The (run, series) of each result, for short failure messages.
 pub fn ids(results: &[CheckResult]) -> Vec<(String, String)> {
     results

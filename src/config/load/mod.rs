@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use self::checks::collect_checks;
+pub use self::receivers::Receiver;
+use self::receivers::{check_notify_targets, collect_receivers};
 use self::sections::{collect_services, collect_suites};
 use self::targets::collect_targets;
 use super::issues::Diagnostic;
@@ -20,7 +22,13 @@ use super::target::Target;
 
 /// Top-level keys of a rule file.
 const TOP_LEVEL: &[&str] = &[
-    "vars", "targets", "defaults", "checks", "suites", "services",
+    "vars",
+    "targets",
+    "defaults",
+    "checks",
+    "suites",
+    "services",
+    "receivers",
 ];
 
 /// Documents handled by other commands (`kind: playbook`, `kind: drill`), not rule files.
@@ -34,6 +42,7 @@ pub struct RuleSet {
     pub vars: BTreeMap<String, String>,
     pub suites: BTreeMap<String, Suite>,
     pub services: BTreeMap<String, ServiceConfig>,
+    pub receivers: BTreeMap<String, Arc<Receiver>>,
     pub revision: Revision,
     pub files: Vec<PathBuf>,
 }
@@ -81,6 +90,8 @@ pub fn load_with_env(paths: &[PathBuf], env: &dyn Env) -> Result<RuleSet, Vec<Di
     }
     let targets = collect_targets(&docs, &mut diags);
     let checks = collect_checks(&docs, &targets, &mut diags);
+    let receivers = collect_receivers(&docs, &mut diags);
+    check_notify_targets(&docs, &checks, &receivers, &mut diags);
     let suites = collect_suites(&docs, &checks, &mut diags);
     let services = collect_services(&docs, &checks, &mut diags);
     if !diags.is_empty() {
@@ -94,6 +105,7 @@ pub fn load_with_env(paths: &[PathBuf], env: &dyn Env) -> Result<RuleSet, Vec<Di
         vars,
         suites,
         services,
+        receivers,
         revision: Revision::of(paths, &sources),
         files,
     })
@@ -347,6 +359,7 @@ fn report_unknown_keys(
 }
 
 mod checks;
+mod receivers;
 mod sections;
 mod targets;
 
