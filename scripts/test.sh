@@ -31,6 +31,9 @@ install_missing_packages() {
   command -v redis-cli >/dev/null || pkgs+=(redis-tools)
   # promtool checks the daemon's /metrics exposition in the tests.
   command -v promtool >/dev/null || pkgs+=(prometheus)
+  # The email receiver tests run a real SMTP server (aiosmtpd) with python3 (or /usr/bin/python3).
+  python3 -c 'import aiosmtpd' >/dev/null 2>&1 || /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 \
+    || pkgs+=(python3-aiosmtpd)
   # A real Alertmanager receives the alertmanager receiver's pushes in tests/notify_http.rs.
   # (Debian names the binary prometheus-alertmanager, upstream alertmanager.)
   command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null \

@@ -12,11 +12,8 @@ use notify_support::vendors::{self, Robot};
 use notify_support::{Answer, Script, at_millis, client, ctx, long_cjk, small};
 use patrol::alert::notifier::Notifier;
 use patrol::alert::notifier::dingtalk::DingTalk;
-use patrol::alert::notifier::feishu::{Feishu, MsgType};
-use patrol::alert::notifier::slack::Slack;
-use patrol::alert::notifier::wecom::WeCom;
-use patrol::config::Issues;
-use serde_json::{Value, json};
+use patrol::alert::notifier::feishu::MsgType;
+use serde_json::json;
 
 #[test]
 fn the_fakes_sign_exactly_like_the_fixed_vectors() {

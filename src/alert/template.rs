@@ -36,25 +36,37 @@ pub mod keys {
 }
 
 /// One alert as messages show it: the interesting labels and annotations pulled out and formatted.
+/// Missing facts are left out, so templates see them as undefined (printing nothing) not `none`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AlertView {
     pub status: &'static str,
     /// The check's name (`check` label, else `alertname`).
     pub check: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub severity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub series: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Value and unit: "250 ms".
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     /// The baseline band: "120 – 180 ms".
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
     /// Where to look: the alert's generator URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
     pub starts_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ends_at: Option<String>,
     pub fingerprint: String,
     pub labels: BTreeMap<String, String>,

@@ -164,6 +164,13 @@ fn user_templates_see_the_fields() {
         "firing|oncall|api-latency=250 ms [120 – 180 ms] critical r-abc123 https://patrol.example/checks/api-latency|0|https://patrol.example"
     );
     assert_eq!(render("{{ nothing_here }}x", &n).unwrap(), "x");
+    let bare = notification(vec![alert("bare", AlertStatus::Firing, &[])]);
+    let missing = "{{ alerts[0].score }}|{% if alerts[0].value %}v{% else %}no value{% endif %}";
+    assert_eq!(
+        render(missing, &bare).unwrap(),
+        "|no value",
+        "missing facts print nothing, not none"
+    );
     let evil = notification(vec![alert("<b>", AlertStatus::Firing, &[])]);
     assert_eq!(
         render_html("{{ alerts[0].check }}", &evil).unwrap(),

@@ -1,6 +1,7 @@
 //! The command line: `patrol validate | run | schema | demo`. Exit codes: 0 all good, 1 a check
 //! failed, 2 invalid input or usage.
 
+mod alert;
 pub(crate) mod output;
 mod run;
 mod validate;
@@ -42,6 +43,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Benchmarks anyone can rerun: `patrol bench schedule --checks 10000`.
     Bench(crate::bench::BenchArgs),
+    /// Alerting tools: `patrol alert test RECEIVER` sends a test notification now.
+    Alert(alert::AlertArgs),
     /// Run checks and suites on their schedules, serve the API, /metrics and live events.
     Daemon(crate::daemon::DaemonArgs),
 }
@@ -157,6 +160,7 @@ async fn dispatch(command: Command) -> u8 {
         }
         Command::Demo(a) => crate::demo::run(a).await,
         Command::Bench(a) => crate::bench::run(a).await,
+        Command::Alert(a) => alert::alert(a).await,
         Command::Daemon(a) => crate::daemon::run(a).await,
     }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::node::Loc;
 use super::target::Target;
+use crate::alert::policy::AlertPolicy;
 use crate::baseline::BaselineConfig;
 use crate::condition::Condition;
 use crate::probe::ProbeSpec;
@@ -110,6 +111,10 @@ pub struct CheckCommon {
     /// Receivers to notify.
     #[serde(default)]
     pub notify: Vec<String>,
+    /// When results become an alert: thresholds, resolved notices, reminders, flap damping
+    /// (absent: the defaults of [`AlertPolicy`]).
+    #[serde(default)]
+    pub alert: Option<AlertPolicy>,
     /// Playbook to run when the check fails.
     #[serde(default)]
     pub on_failure: Option<String>,

@@ -36,6 +36,9 @@ pub fn rule_file_schema() -> Value {
         .into_iter()
         .map(|(kind, own)| merge_kind(kind, &[&resolve(&generator, own.as_value())]))
         .collect();
+    let route = generator.subschema_for::<crate::alert::route::Route>();
+    let window = generator.subschema_for::<crate::alert::maintenance::MaintenanceWindow>();
+    let inhibit = generator.subschema_for::<crate::alert::inhibit::InhibitRule>();
     let suite = generator.subschema_for::<Suite>();
     let service = generator.subschema_for::<ServiceConfig>();
     let defs: Map<String, Value> = generator
@@ -75,6 +78,21 @@ pub fn rule_file_schema() -> Value {
                 "description": "Where notifications go, by name (checks list them under `notify`).",
                 "type": "object",
                 "additionalProperties": {"oneOf": receiver_variants}
+            },
+            "routes": {
+                "description": "Notification routing trees, matched in order (Alertmanager semantics).",
+                "type": "array",
+                "items": route
+            },
+            "maintenance": {
+                "description": "Maintenance windows: cron + duration + matchers; matching alerts stay quiet.",
+                "type": "array",
+                "items": window
+            },
+            "inhibit_rules": {
+                "description": "A firing source alert mutes target alerts with equal labels.",
+                "type": "array",
+                "items": inhibit
             },
             "services": {
                 "description": "How each service's health score is computed.",

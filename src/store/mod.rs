@@ -85,14 +85,18 @@ macro_rules! on_pool {
 
 // Declared after `on_pool!`, which they use.
 mod events;
+mod outbox;
 mod plans;
 mod scores;
+mod silences;
 mod state;
 mod upkeep;
 
 pub use events::{NewEvent, StoredEvent};
+pub use outbox::{NewNotification, OutboxEntry, OutboxStatus};
 pub use plans::QueryPlan;
 pub use scores::ScoreRecord;
+pub use silences::{NewSilence, StoredSilence};
 pub use upkeep::PruneCounts;
 
 /// Runs, results and baselines, in SQLite or PostgreSQL. Cheap to clone (the pool is shared).

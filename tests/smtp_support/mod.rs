@@ -127,7 +127,8 @@ impl SmtpServer {
             Err(why) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
                 panic!("SMTP test server did not start: {why}\n{log}");
             }
         };
@@ -144,7 +145,9 @@ impl SmtpServer {
         let mut out = Vec::new();
         for n in 1.. {
             let json = self.dir.path().join(format!("{n}.json"));
-            let Ok(text) = std::fs::read_to_string(&json) else { break };
+            let Ok(text) = std::fs::read_to_string(&json) else {
+                break;
+            };
             let mut mail: Received = serde_json::from_str(&text).unwrap();
             mail.raw = std::fs::read_to_string(self.dir.path().join(format!("{n}.eml"))).unwrap();
             out.push(mail);
@@ -253,6 +256,9 @@ impl TestPki {
 
     /// The server's certificate chain and key files.
     pub fn server_files(&self) -> (PathBuf, PathBuf) {
-        (self.dir.path().join("chain.pem"), self.dir.path().join("key.pem"))
+        (
+            self.dir.path().join("chain.pem"),
+            self.dir.path().join("key.pem"),
+        )
     }
 }

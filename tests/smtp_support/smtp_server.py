@@ -67,7 +67,9 @@ class Handler:
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "login": session.login_data.decode() if isinstance(session.login_data, bytes) else session.login_data,
-            "encrypted": session.ssl is not None,
+            # STARTTLS sets session.ssl; an implicit-TLS transport carries its ssl_object.
+            "encrypted": session.ssl is not None
+            or server.transport.get_extra_info("ssl_object") is not None,
             "message": parse_message(envelope.content),
         }
         write_atomically(base + ".eml", envelope.content)

@@ -276,21 +276,27 @@ mod tests {
                 .map(|(path, msg)| format!("{path:?} {msg}"))
                 .collect()
         }
-        let url = format!("https://oapi.dingtalk.com/robot/send?access_token=T0KEN123");
+        let url = "https://oapi.dingtalk.com/robot/send?access_token=T0KEN123";
         assert_eq!(
-            issues::<DingTalk>(json!({"url": url, "secret": "SECx", "at_mobiles": ["13800000000"]})),
+            issues::<DingTalk>(
+                json!({"url": url, "secret": "SECx", "at_mobiles": ["13800000000"]})
+            ),
             Vec::<String>::new()
         );
         let got = issues::<DingTalk>(
-            json!({"url": format!("ftp://x/?access_token=T0KEN123"), "template": "{{ oops"}),
+            json!({"url": "ftp://x/?access_token=T0KEN123", "template": "{{ oops"}),
         );
         assert_eq!(got.len(), 2, "{got:?}");
         assert!(got.iter().all(|m| !m.contains("T0KEN123")), "{got:?}");
         assert!(
-            got[0].contains("must be an http:// or https:// URL") && got[1].contains("template error"),
+            got[0].contains("must be an http:// or https:// URL")
+                && got[1].contains("template error"),
             "{got:?}"
         );
-        assert_eq!(issues::<WeCom>(json!({"key": "T0KEN123"})), Vec::<String>::new());
+        assert_eq!(
+            issues::<WeCom>(json!({"key": "T0KEN123"})),
+            Vec::<String>::new()
+        );
         assert_eq!(issues::<WeCom>(json!({})).len(), 1);
         assert_eq!(
             issues::<WeCom>(json!({"key": "k", "url": "https://qyapi.weixin.qq.com/x"})).len(),
@@ -318,10 +324,12 @@ mod tests {
             1
         );
         assert!(
-            serde_json::from_value::<Feishu>(json!({"url": "https://x", "msg_type": "card"})).is_err()
+            serde_json::from_value::<Feishu>(json!({"url": "https://x", "msg_type": "card"}))
+                .is_err()
         );
         assert!(
-            serde_json::from_value::<Slack>(json!({"url": "https://x", "channel": "#ops"})).is_err(),
+            serde_json::from_value::<Slack>(json!({"url": "https://x", "channel": "#ops"}))
+                .is_err(),
             "unknown fields are refused"
         );
     }

@@ -65,7 +65,8 @@ pub struct Email {
     /// Password for SMTP AUTH, by reference (`${env:…}` or `${file:…}`).
     #[serde(default)]
     pub password: Option<String>,
-    /// PEM file with extra CA certificates to trust (a private CA), besides the public roots.
+    /// PEM file with extra CA certificates to trust (a private CA), besides the public roots: an
+    /// absolute path, or relative to patrol's working directory.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// Sender: `patrol@example.com` or `Patrol <patrol@example.com>`.
@@ -155,7 +156,7 @@ impl Notifier for Email {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(classify(&e, &endpoint, self.password.as_deref())),
             Err(_) => Err(SendError::Retryable(format!(
-                "email: SMTP server {endpoint} did not finish within {:?}",
+                "email: SMTP server {endpoint} timed out (not done within {:?})",
                 ctx.timeout
             ))),
         }
@@ -343,13 +344,39 @@ pub fn classify(
             SendError::Retryable(text)
         };
     }
+    let detail = describe(e);
     if e.is_client() {
-        return SendError::Permanent(msg(e.to_string()));
+        return SendError::Permanent(msg(detail));
     }
     if e.is_timeout() {
-        return SendError::Retryable(msg(format!("timed out: {e}")));
+        return SendError::Retryable(msg(format!("timed out: {detail}")));
     }
-    SendError::Retryable(msg(e.to_string()))
+    SendError::Retryable(msg(detail))
+}
+
+/// lettre's message without its repetitions ("Connection error: Connection error: …") and its
+/// internal wording, plus a hint where the fix is in the receiver's settings.
+fn describe(e: &lettre::transport::smtp::Error) -> String {
+    let full = e.to_string();
+    let full = full
+        .strip_prefix("internal client error: ")
+        .unwrap_or(&full);
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in full.split(": ") {
+        if segments
+            .last()
+            .is_none_or(|last| !last.eq_ignore_ascii_case(segment))
+        {
+            segments.push(segment);
+        }
+    }
+    let mut out = segments.join(": ");
+    if out.contains("UnknownIssuer") {
+        out.push_str(
+            " (the certificate does not lead to a trusted CA: set ca_file for a private CA)",
+        );
+    }
+    out
 }
 
 /// `s` with registered secrets masked and the password (even if unregistered) removed.

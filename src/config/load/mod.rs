@@ -9,7 +9,9 @@ use std::sync::Arc;
 use self::checks::collect_checks;
 pub use self::receivers::Receiver;
 use self::receivers::{check_notify_targets, collect_receivers};
-use self::sections::{collect_services, collect_suites};
+use self::sections::{
+    collect_inhibit_rules, collect_maintenance, collect_routes, collect_services, collect_suites,
+};
 use self::targets::collect_targets;
 use super::issues::Diagnostic;
 use super::model::{Check, Origin};
@@ -29,6 +31,9 @@ const TOP_LEVEL: &[&str] = &[
     "suites",
     "services",
     "receivers",
+    "routes",
+    "maintenance",
+    "inhibit_rules",
 ];
 
 /// Documents handled by other commands (`kind: playbook`, `kind: drill`), not rule files.
@@ -43,6 +48,10 @@ pub struct RuleSet {
     pub suites: BTreeMap<String, Suite>,
     pub services: BTreeMap<String, ServiceConfig>,
     pub receivers: BTreeMap<String, Arc<Receiver>>,
+    /// Notification routing tree(s), matched in order.
+    pub routes: Vec<crate::alert::route::Route>,
+    pub maintenance: Vec<crate::alert::maintenance::MaintenanceWindow>,
+    pub inhibit_rules: Vec<crate::alert::inhibit::InhibitRule>,
     pub revision: Revision,
     pub files: Vec<PathBuf>,
 }
@@ -92,6 +101,10 @@ pub fn load_with_env(paths: &[PathBuf], env: &dyn Env) -> Result<RuleSet, Vec<Di
     let checks = collect_checks(&docs, &targets, &mut diags);
     let receivers = collect_receivers(&docs, &mut diags);
     check_notify_targets(&docs, &checks, &receivers, &mut diags);
+    let receiver_names: Vec<&str> = receivers.keys().map(String::as_str).collect();
+    let routes = collect_routes(&docs, &receiver_names, &mut diags);
+    let maintenance = collect_maintenance(&docs, &mut diags);
+    let inhibit_rules = collect_inhibit_rules(&docs, &mut diags);
     let suites = collect_suites(&docs, &checks, &mut diags);
     let services = collect_services(&docs, &checks, &mut diags);
     if !diags.is_empty() {
@@ -106,6 +119,9 @@ pub fn load_with_env(paths: &[PathBuf], env: &dyn Env) -> Result<RuleSet, Vec<Di
         suites,
         services,
         receivers,
+        routes,
+        maintenance,
+        inhibit_rules,
         revision: Revision::of(paths, &sources),
         files,
     })

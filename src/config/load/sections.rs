@@ -142,3 +142,107 @@ pub(super) fn collect_services(
     }
     services
 }
+
+/// The items of the list section `key` of every file, each deserialized as `T` and validated by
+/// `check` (paths relative to the item).
+fn listed<T: serde::de::DeserializeOwned>(
+    docs: &[RuleDoc],
+    key: &str,
+    diags: &mut Vec<Diagnostic>,
+    check: impl Fn(&T, &mut Issues),
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for doc in docs {
+        let Some(section) = doc.section(key) else {
+            continue;
+        };
+        let Some(items) = section.as_seq() else {
+            diags.push(doc.diag(
+                section.loc,
+                format!("`{key}` must be a list, found {}", section.type_name()),
+            ));
+            continue;
+        };
+        for item in items {
+            match from_node::<T>(item, None) {
+                Ok(t) => {
+                    let mut issues = Issues::default();
+                    check(&t, &mut issues);
+                    report(doc, item, issues, diags);
+                    out.push(t);
+                }
+                Err(e) => diags.push(doc.diag(e.loc.unwrap_or(item.loc), e.describe())),
+            }
+        }
+    }
+    out
+}
+
+/// `routes:` (a list of top-level routes), validated against the defined receivers.
+pub(super) fn collect_routes(
+    docs: &[RuleDoc],
+    receivers: &[&str],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<crate::alert::route::Route> {
+    listed(
+        docs,
+        "routes",
+        diags,
+        |r: &crate::alert::route::Route, issues| r.validate(receivers, issues),
+    )
+}
+
+/// `maintenance:` windows; names are unique across files.
+pub(super) fn collect_maintenance(
+    docs: &[RuleDoc],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<crate::alert::maintenance::MaintenanceWindow> {
+    let windows = listed(
+        docs,
+        "maintenance",
+        diags,
+        |w: &crate::alert::maintenance::MaintenanceWindow, issues| w.validate(issues),
+    );
+    let mut seen = std::collections::HashSet::new();
+    for w in &windows {
+        if !seen.insert(w.name.clone())
+            && let Some((doc, loc)) = maintenance_name_loc(docs, &w.name)
+        {
+            diags.push(doc.diag(
+                loc,
+                format!("maintenance window `{}` is defined twice", w.name),
+            ));
+        }
+    }
+    windows
+}
+
+/// Where the last maintenance window called `name` is written.
+fn maintenance_name_loc<'a>(
+    docs: &'a [RuleDoc],
+    name: &str,
+) -> Option<(&'a RuleDoc, crate::config::Loc)> {
+    docs.iter()
+        .flat_map(|d| {
+            d.section("maintenance")
+                .and_then(Node::as_seq)
+                .unwrap_or(&[])
+                .iter()
+                .map(move |n| (d, n))
+        })
+        .rfind(|(_, n)| n.get("name").and_then(Node::as_str) == Some(name))
+        .map(|(d, n)| (d, n.get("name").map_or(n.loc, |v| v.loc)))
+}
+
+/// `inhibit_rules:`.
+pub(super) fn collect_inhibit_rules(
+    docs: &[RuleDoc],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<crate::alert::inhibit::InhibitRule> {
+    listed(
+        docs,
+        "inhibit_rules",
+        diags,
+        |r: &crate::alert::inhibit::InhibitRule, issues| r.validate(issues),
+    )
+}
