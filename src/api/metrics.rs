@@ -61,6 +61,12 @@ struct ServiceLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotificationLabels {
+    receiver: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RevisionLabel {
     revision: String,
 }
@@ -91,6 +97,8 @@ pub struct Metrics {
     lateness: Histogram,
     revision: Family<RevisionLabel, Gauge>,
     reload_failures: Counter,
+    notifications: Family<NotificationLabels, Counter>,
+    outbox_pending: Gauge,
     written: Mutex<Written>,
 }
 
@@ -116,6 +124,8 @@ impl Metrics {
             lateness: Histogram::new(LATENESS_BUCKETS),
             revision: Family::default(),
             reload_failures: Counter::default(),
+            notifications: Family::default(),
+            outbox_pending: Gauge::default(),
             written: Mutex::new(Written::default()),
         };
         m.registered()
@@ -182,6 +192,16 @@ impl Metrics {
             "patrol_config_reload_failures",
             "Reloads refused because the new rules were invalid",
             self.reload_failures.clone(),
+        );
+        r.register(
+            "patrol_notifications",
+            "Notification delivery attempts, by receiver and result (sent, failed, dead, folded)",
+            self.notifications.clone(),
+        );
+        r.register(
+            "patrol_outbox_pending",
+            "Notifications in the outbox waiting for their (next) delivery attempt",
+            self.outbox_pending.clone(),
         );
         self
     }
@@ -318,6 +338,24 @@ impl Metrics {
     /// Counts a reload refused because the new rules were invalid.
     pub fn reload_failed(&self) {
         self.reload_failures.inc();
+    }
+
+    /// Counts one delivery outcome of a notification to `receiver`. Both labels come from a
+    /// bounded set: receiver names from the rules, `result` from the sender's closed list of
+    /// outcomes (never an error message).
+    pub fn notification(&self, receiver: &str, result: &str) {
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                receiver: receiver.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Sets how many notifications the outbox holds pending (read from the store by the sender).
+    pub fn set_outbox_pending(&self, n: u64) {
+        self.outbox_pending
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Removes every series of a check (removed or changed by a reload), counters included.

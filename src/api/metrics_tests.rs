@@ -253,7 +253,7 @@ fn forgetting_a_check_removes_all_its_series() {
 }
 
 /// Labelled families without series are left out (prometheus-client skips them); the
-/// unlabelled lateness histogram and reload counter are there from the start, at zero.
+/// unlabelled lateness histogram, reload counter and outbox gauge are there from the start, at zero.
 #[test]
 fn a_fresh_daemon_exports_zero_lateness_and_reload_failures_only() {
     let m = Metrics::new();
@@ -263,6 +263,7 @@ fn a_fresh_daemon_exports_zero_lateness_and_reload_failures_only() {
         "patrol_schedule_lateness_seconds_count",
         "patrol_schedule_lateness_seconds_sum",
         "patrol_config_reload_failures_total",
+        "patrol_outbox_pending",
     ]
     .map(String::from)
     .into();
@@ -284,6 +285,8 @@ fn both_formats_describe_every_metric_and_only_openmetrics_ends_with_eof() {
     m.set_score("orders", 90.0);
     m.set_revision("r1");
     m.reload_failed();
+    m.notification("ops", "sent");
+    m.set_outbox_pending(2);
     let om = m.encode();
     assert!(om.ends_with("# EOF\n"));
     assert!(om.contains("# TYPE patrol_runs counter\n"));
@@ -303,8 +306,43 @@ fn both_formats_describe_every_metric_and_only_openmetrics_ends_with_eof() {
         "patrol_config_revision_info",
         "patrol_config_reload_failures_total",
         "patrol_schedule_skipped_total",
+        "patrol_notifications_total",
+        "patrol_outbox_pending",
     ] {
         assert!(prom.contains(&format!("# HELP {name} ")), "{name}");
     }
     assert_eq!(parse_samples(&prom).unwrap(), parse_samples(&om).unwrap());
+}
+
+#[test]
+fn notifications_count_by_receiver_and_result() {
+    let m = Metrics::new();
+    m.notification("ops", "sent");
+    m.notification("ops", "sent");
+    m.notification("ops", "failed");
+    m.notification("pager", "dead");
+    let total = "patrol_notifications_total";
+    let sent = [("receiver", "ops"), ("result", "sent")];
+    assert_eq!(value(&m, total, &sent), Some(2.0));
+    let failed = [("receiver", "ops"), ("result", "failed")];
+    assert_eq!(value(&m, total, &failed), Some(1.0));
+    let dead = [("receiver", "pager"), ("result", "dead")];
+    assert_eq!(value(&m, total, &dead), Some(1.0));
+    let never = [("receiver", "pager"), ("result", "sent")];
+    assert_eq!(value(&m, total, &never), None);
+}
+
+#[test]
+fn the_outbox_gauge_shows_the_latest_pending_count() {
+    let m = Metrics::new();
+    assert_eq!(value(&m, "patrol_outbox_pending", &[]), Some(0.0));
+    m.set_outbox_pending(7);
+    assert_eq!(value(&m, "patrol_outbox_pending", &[]), Some(7.0));
+    m.set_outbox_pending(0);
+    assert_eq!(value(&m, "patrol_outbox_pending", &[]), Some(0.0));
+    m.set_outbox_pending(u64::MAX);
+    assert_eq!(
+        value(&m, "patrol_outbox_pending", &[]),
+        Some(i64::MAX as f64)
+    );
 }

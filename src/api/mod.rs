@@ -15,10 +15,16 @@
 //! | `GET /api/v1/runs/{id}` | a stored run and its results |
 //! | `POST /api/v1/reload` | reload the rules; 200 applied, 422 refused |
 //! | `GET /api/v1/events` | Server-Sent Events, resumable with `Last-Event-ID` |
+//! | `GET /api/v1/alerts?state=` | stored alert states, optionally only one phase |
+//! | `GET /api/v1/outbox?status=&limit=` | the notification outbox, newest first |
+//! | `POST /api/v1/silences` | create a silence → 201 `{"id":…}`, 400 with the problems |
+//! | `GET /api/v1/silences?active=` | silences with their state |
+//! | `DELETE /api/v1/silences/{id}` | end a silence now; 404 when unknown or already ended |
 //!
-//! Errors are JSON: `{"error": "…"}`. With an API token, the POST endpoints need
+//! Errors are JSON: `{"error": "…"}`. With an API token, the POST and DELETE endpoints need
 //! `Authorization: Bearer <token>`.
 
+mod alerts;
 mod auth;
 mod checks;
 mod events;
@@ -29,6 +35,7 @@ mod reload;
 mod results;
 mod runs;
 mod scores;
+pub mod silences;
 mod status;
 
 use std::future::Future;
@@ -39,7 +46,7 @@ use axum::Json;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tokio_util::sync::CancellationToken;
 
 use crate::daemon::state::DaemonState;
@@ -82,6 +89,8 @@ impl ApiOptions {
         let mutating = Router::new()
             .route("/api/v1/runs", post(runs::start))
             .route("/api/v1/reload", post(reload::reload))
+            .route("/api/v1/silences", post(silences::create))
+            .route("/api/v1/silences/{id}", delete(silences::expire))
             .route_layer(axum::middleware::from_fn_with_state(
                 api.clone(),
                 auth::require_token,
@@ -97,6 +106,9 @@ impl ApiOptions {
             .route("/api/v1/status", get(status::show))
             .route("/api/v1/runs/{id}", get(runs::show))
             .route("/api/v1/events", get(events::stream))
+            .route("/api/v1/alerts", get(alerts::list))
+            .route("/api/v1/outbox", get(alerts::outbox))
+            .route("/api/v1/silences", get(silences::list))
             .merge(mutating)
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)

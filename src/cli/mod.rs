@@ -4,6 +4,7 @@
 mod alert;
 pub(crate) mod output;
 mod run;
+mod silence;
 mod validate;
 
 use std::path::PathBuf;
@@ -47,6 +48,8 @@ pub enum Command {
     Alert(alert::AlertArgs),
     /// Run checks and suites on their schedules, serve the API, /metrics and live events.
     Daemon(crate::daemon::DaemonArgs),
+    /// Silences in the store: `patrol silence add | list | expire`.
+    Silence(silence::SilenceArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -162,6 +165,7 @@ async fn dispatch(command: Command) -> u8 {
         Command::Bench(a) => crate::bench::run(a).await,
         Command::Alert(a) => alert::alert(a).await,
         Command::Daemon(a) => crate::daemon::run(a).await,
+        Command::Silence(a) => silence::silence(a).await,
     }
 }
 

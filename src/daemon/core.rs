@@ -39,6 +39,10 @@ pub struct Daemon {
     pub low_scores: Mutex<crate::score::LowScoreWatch>,
     /// Runs started through the API, awaited on shutdown like scheduled ones.
     pub api_runs: tokio_util::task::TaskTracker,
+    /// Alert states, routing and the outbox.
+    pub alerting: super::alerts::Alerting,
+    /// Cancelled when the daemon shuts down (the outbox sender stops with it).
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// What started a run.
@@ -90,6 +94,7 @@ impl Daemon {
         finished.sort_by_key(|(i, _, _)| *i);
         let mut results = Vec::new();
         let mut updates = Vec::new();
+        let mut by_check = Vec::new();
         for (_, check, judged) in finished {
             for (series, state) in judged.baselines {
                 updates.push((
@@ -104,8 +109,12 @@ impl Daemon {
             self.state
                 .metrics
                 .observe_check(check.name(), &judged.results);
-            results.extend(judged.results);
+            results.extend(judged.results.iter().cloned());
+            by_check.push((check, judged.results));
         }
+        self.alerting
+            .observe_run(&self.state.store, &rules, &by_check, Utc::now())
+            .await;
         self.learn(&updates).await;
         self.fold_states(&results).await;
         let run = RunRecord {

@@ -2,6 +2,7 @@
 //! limits; results are judged against in-memory baselines and written in batches; scores are kept;
 //! rules reload atomically; the API serves status, metrics and a live event stream.
 
+pub(crate) mod alerts;
 mod core;
 pub mod events;
 mod jobs;
@@ -59,6 +60,9 @@ pub struct DaemonArgs {
     /// Checks running at once against one target.
     #[arg(long, default_value_t = 4)]
     pub per_target: usize,
+    /// Base URL of patrol as people reach it (links in notifications); default: http://LISTEN.
+    #[arg(long, env = "PATROL_EXTERNAL_URL")]
+    pub external_url: Option<String>,
     /// How often health scores are evaluated.
     #[arg(long, default_value = "30s", value_parser = duration::parse)]
     pub score_every: Duration,
@@ -96,8 +100,15 @@ async fn start(args: DaemonArgs) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let daemon = assemble(&args, rules, store, timezone).await?;
     let shutdown = CancellationToken::new();
+    let daemon = assemble(&args, rules, store, timezone, shutdown.clone()).await?;
+    let observer = Arc::new(alerts::MetricsObserver(daemon.state.clone()))
+        as Arc<dyn crate::alert::outbox::OutboxObserver>;
+    let rules_now = daemon.state.rules.load_full();
+    daemon
+        .alerting
+        .start_sender(&daemon.state.store, &rules_now, observer, &shutdown)
+        .await;
     let api = tokio::spawn(crate::api::serve(
         listener,
         daemon.state.clone(),
@@ -137,7 +148,13 @@ async fn assemble(
     rules: config::RuleSet,
     store: Store,
     timezone: chrono_tz::Tz,
+    shutdown: CancellationToken,
 ) -> Result<Arc<Daemon>, String> {
+    let external_url = args
+        .external_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.listen));
+    let alerting = alerts::Alerting::load(&store, external_url).await?;
     let names: Vec<String> = rules.checks.iter().map(|c| c.name().to_string()).collect();
     let baselines = store.baselines(&names).await.map_err(|e| e.to_string())?;
     let check_states = store.check_states().await.map_err(|e| e.to_string())?;
@@ -166,6 +183,8 @@ async fn assemble(
             reload_lock: Mutex::new(()),
             low_scores: Mutex::new(crate::score::LowScoreWatch::default()),
             api_runs: tokio_util::task::TaskTracker::new(),
+            alerting,
+            shutdown,
         }
     });
     daemon

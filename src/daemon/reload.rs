@@ -72,6 +72,13 @@ async fn apply(daemon: &Arc<Daemon>, old: &RuleSet, new: RuleSet) -> ReloadOutco
     }
     let revision = new.revision.to_string();
     let jobs = jobs_from(&new, daemon.timezone);
+    // Receivers may have changed: the outbox sender restarts with the new ones.
+    let observer = Arc::new(super::alerts::MetricsObserver(daemon.state.clone()))
+        as Arc<dyn crate::alert::outbox::OutboxObserver>;
+    daemon
+        .alerting
+        .start_sender(&daemon.state.store, &new, observer, &daemon.shutdown)
+        .await;
     daemon.state.rules.store(Arc::new(new));
     if let Some(s) = daemon.scheduler.get() {
         s.replace_jobs(jobs);

@@ -233,6 +233,7 @@ pub fn result(
     }
 }
 
+#[allow(unused_imports)] // each test binary uses a different part of the harness
 pub use crate::common::sse::{Frame, SseReader, promtool_accepts};
 
 /// `n` events tagged `tag`, alternately of kind `result` and `score`, numbered `i` from 0.

@@ -1,0 +1,325 @@
+//! The daemon's alerting: each finished run's results move their alerts through the lifecycle
+//! (thresholds, reminders, flap damping); transitions are routed to receivers, muted by silences,
+//! maintenance windows and inhibition, grouped per (receiver, group), and written to the outbox in
+//! the SAME transaction as the alert states — so an alert cannot be lost between "it fired" and
+//! "we will tell someone". The outbox sender delivers them (retries, dead letters, rate budgets).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use tokio::sync::{Mutex, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::alert::inhibit::inhibited;
+use crate::alert::lifecycle::{self, AlertState, Transition};
+use crate::alert::maintenance::in_maintenance;
+use crate::alert::matcher::{Labels, Matcher};
+use crate::alert::outbox::{OutboxObserver, OutboxSender, RateLimit, SenderConfig};
+use crate::alert::policy::AlertPolicy;
+use crate::alert::route::route_all;
+use crate::alert::silence::{Silence, silenced};
+use crate::alert::{Alert, AlertStatus, Notification};
+use crate::config::{Check, RuleSet};
+use crate::result::CheckResult;
+use crate::store::{NewNotification, Store, StoredSilence};
+
+/// (receiver, group key) of a notification.
+type GroupId = (String, String);
+/// The group's labels and the alerts (with what happened to them) it will carry.
+type Group = (Labels, Vec<(Alert, Transition)>);
+
+/// The outbox's outcomes, counted in the daemon's metrics.
+pub struct MetricsObserver(pub std::sync::Arc<super::state::DaemonState>);
+
+impl OutboxObserver for MetricsObserver {
+    fn delivered(&self, receiver: &str, result: crate::alert::outbox::DeliveryResult) {
+        self.0.metrics.notification(receiver, result.as_str());
+    }
+
+    fn pending(&self, count: u64) {
+        self.0.metrics.set_outbox_pending(count);
+    }
+}
+
+pub struct Alerting {
+    /// Alert states by fingerprint, loaded at start and kept current.
+    states: Mutex<HashMap<String, AlertState>>,
+    external_url: String,
+    /// Wakes the sender after notifications were queued.
+    sender_waker: Mutex<Option<Arc<Notify>>>,
+    sender_stop: Mutex<Option<CancellationToken>>,
+}
+
+impl Alerting {
+    pub async fn load(store: &Store, external_url: String) -> Result<Alerting, String> {
+        let mut states = HashMap::new();
+        for (fingerprint, json) in store.load_alerts().await.map_err(|e| e.to_string())? {
+            match serde_json::from_value::<AlertState>(json) {
+                Ok(s) => {
+                    states.insert(fingerprint, s);
+                }
+                Err(e) => tracing::warn!("ignoring stored alert {fingerprint}: {e}"),
+            }
+        }
+        Ok(Alerting {
+            states: Mutex::new(states),
+            external_url,
+            sender_waker: Mutex::new(None),
+            sender_stop: Mutex::new(None),
+        })
+    }
+
+    /// (Re)starts the outbox sender with the receivers of `rules` (on start and after a reload).
+    pub async fn start_sender(
+        &self,
+        store: &Store,
+        rules: &RuleSet,
+        observer: Arc<dyn OutboxObserver>,
+        shutdown: &CancellationToken,
+    ) {
+        let receivers = rules
+            .receivers
+            .iter()
+            .map(|(name, r)| (name.clone(), r.spec.clone()))
+            .collect();
+        let rate_limits = rules
+            .receivers
+            .iter()
+            .map(|(name, r)| (name.clone(), RateLimit::default_for_kind(r.spec.kind())))
+            .collect();
+        let config = SenderConfig {
+            rate_limits,
+            ..SenderConfig::default()
+        };
+        let sender = OutboxSender::new(store.clone(), receivers, reqwest::Client::new(), config)
+            .with_observer(observer);
+        let stop = shutdown.child_token();
+        if let Some(old) = self.sender_stop.lock().await.replace(stop.clone()) {
+            old.cancel();
+        }
+        *self.sender_waker.lock().await = Some(sender.waker());
+        tokio::spawn(sender.run(stop));
+    }
+
+    /// Folds a finished run's results into the alerts and queues the notifications they call for.
+    pub async fn observe_run(
+        &self,
+        store: &Store,
+        rules: &RuleSet,
+        results: &[(Arc<Check>, Vec<CheckResult>)],
+        now: DateTime<Utc>,
+    ) {
+        let mut changed = Vec::new();
+        let mut transitions = Vec::new();
+        {
+            let mut states = self.states.lock().await;
+            for (check, check_results) in results {
+                let policy = AlertPolicy::of(check);
+                for r in check_results {
+                    let id = lifecycle::fingerprint(&lifecycle::identity_labels(
+                        check.name(),
+                        &r.series,
+                    ));
+                    let (state, ts) =
+                        lifecycle::observe(states.get(&id).cloned(), r, check, &policy, now);
+                    let notify: Vec<String> = check.common.notify.clone();
+                    transitions.extend(ts.into_iter().map(|t| (state.clone(), t, notify.clone())));
+                    states.insert(id, state.clone());
+                    changed.push(state);
+                }
+            }
+        }
+        self.queue(store, rules, changed, transitions, now).await;
+    }
+
+    /// Routes, mutes and groups `transitions`, then saves `changed` states and the notifications
+    /// in one transaction.
+    async fn queue(
+        &self,
+        store: &Store,
+        rules: &RuleSet,
+        changed: Vec<AlertState>,
+        transitions: Vec<(AlertState, Transition, Vec<String>)>,
+        now: DateTime<Utc>,
+    ) {
+        let silences = active_silences(store, now).await;
+        let firing: Vec<Labels> = self
+            .states
+            .lock()
+            .await
+            .values()
+            .filter(|s| s.is_firing())
+            .map(|s| s.labels.clone())
+            .collect();
+        let mut groups: BTreeMap<GroupId, Group> = BTreeMap::new();
+        for (state, transition, direct) in transitions {
+            let labels = &state.labels;
+            if let Some(reason) = muted(rules, &silences, &firing, labels, now) {
+                tracing::info!("alert {} muted by {reason}", state.fingerprint);
+                continue;
+            }
+            let alert = lifecycle::to_alert(&state, transition.status(&state), &self.external_url);
+            for m in route_all(&rules.routes, labels) {
+                groups
+                    .entry((m.receiver, m.group_key))
+                    .or_insert_with(|| (m.group_labels, Vec::new()))
+                    .1
+                    .push((alert.clone(), transition));
+            }
+            for receiver in direct {
+                let check = labels.get("check").cloned().unwrap_or_default();
+                let key = format!("notify:{receiver}/{{check=\"{check}\"}}");
+                let group_labels = Labels::from([("check".to_string(), check)]);
+                groups
+                    .entry((receiver, key))
+                    .or_insert_with(|| (group_labels, Vec::new()))
+                    .1
+                    .push((alert.clone(), transition));
+            }
+        }
+        let notifications: Vec<NewNotification> = groups
+            .into_iter()
+            .map(|((receiver, group_key), (group_labels, alerts))| {
+                self.notification(receiver, group_key, group_labels, alerts, now)
+            })
+            .collect();
+        let states: Vec<(String, serde_json::Value)> = changed
+            .iter()
+            .map(|s| {
+                (
+                    s.fingerprint.clone(),
+                    serde_json::to_value(s).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let refs: Vec<(&str, &serde_json::Value)> =
+            states.iter().map(|(f, v)| (f.as_str(), v)).collect();
+        // A failed save is retried: the transitions must reach the outbox.
+        for attempt in 1.. {
+            match store.save_alert_changes(&refs, &notifications, now).await {
+                Ok(_) => break,
+                Err(e) if attempt < 30 => {
+                    tracing::error!(
+                        "saving alert changes failed (attempt {attempt}), retrying: {e}"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                Err(e) => {
+                    tracing::error!("saving alert changes failed for good: {e}");
+                    return;
+                }
+            }
+        }
+        if !notifications.is_empty()
+            && let Some(w) = self.sender_waker.lock().await.as_ref()
+        {
+            w.notify_one();
+        }
+    }
+
+    fn notification(
+        &self,
+        receiver: String,
+        group_key: String,
+        group_labels: Labels,
+        alerts: Vec<(Alert, Transition)>,
+        now: DateTime<Utc>,
+    ) -> NewNotification {
+        let status = if alerts.iter().any(|(a, _)| a.status == AlertStatus::Firing) {
+            AlertStatus::Firing
+        } else {
+            AlertStatus::Resolved
+        };
+        let mut key = Sha256::new();
+        key.update(receiver.as_bytes());
+        key.update(group_key.as_bytes());
+        key.update(now.timestamp_micros().to_le_bytes());
+        for (a, t) in &alerts {
+            key.update(a.fingerprint.as_bytes());
+            key.update(format!("{t:?}").as_bytes());
+        }
+        let idempotency_key = hex::encode(key.finalize())[..32].to_string();
+        let alerts: Vec<Alert> = alerts.into_iter().map(|(a, _)| a).collect();
+        let payload = Notification {
+            receiver: receiver.clone(),
+            group_key: group_key.clone(),
+            status,
+            group_labels,
+            common_labels: common(alerts.iter().map(|a| &a.labels)),
+            common_annotations: common(alerts.iter().map(|a| &a.annotations)),
+            alerts,
+            external_url: self.external_url.clone(),
+            idempotency_key: idempotency_key.clone(),
+        };
+        NewNotification {
+            receiver,
+            group_key,
+            idempotency_key,
+            payload,
+        }
+    }
+}
+
+/// The key/value pairs every map shares.
+fn common<'a>(
+    mut maps: impl Iterator<Item = &'a BTreeMap<String, String>>,
+) -> BTreeMap<String, String> {
+    let Some(first) = maps.next() else {
+        return BTreeMap::new();
+    };
+    let mut out = first.clone();
+    for m in maps {
+        out.retain(|k, v| m.get(k) == Some(v));
+    }
+    out
+}
+
+/// Why an alert with `labels` stays quiet now, if it does.
+fn muted(
+    rules: &RuleSet,
+    silences: &[Silence],
+    firing: &[Labels],
+    labels: &Labels,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    if let Some(id) = silenced(silences, labels, now) {
+        return Some(format!("silence {id}"));
+    }
+    if let Some(name) = in_maintenance(&rules.maintenance, labels, now) {
+        return Some(format!("maintenance window {name}"));
+    }
+    inhibited(&rules.inhibit_rules, labels, firing).then(|| "an inhibition rule".to_string())
+}
+
+/// Silences not yet ended, as matchers; a silence whose matchers no longer parse is ignored (logged).
+async fn active_silences(store: &Store, now: DateTime<Utc>) -> Vec<Silence> {
+    let stored = match store.list_silences(Some(now)).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot read silences: {e}");
+            return Vec::new();
+        }
+    };
+    stored.into_iter().filter_map(to_silence).collect()
+}
+
+fn to_silence(s: StoredSilence) -> Option<Silence> {
+    let texts: Vec<String> = serde_json::from_value(s.matchers.clone()).ok()?;
+    let matchers: Result<Vec<Matcher>, _> = texts.iter().map(|t| t.parse::<Matcher>()).collect();
+    match matchers {
+        Ok(matchers) => Some(Silence {
+            id: s.id,
+            matchers,
+            starts_at: s.starts_at,
+            ends_at: s.ends_at,
+            created_by: s.created_by,
+            comment: s.comment,
+        }),
+        Err(e) => {
+            tracing::warn!("silence {} has a bad matcher: {e:?}", s.id);
+            None
+        }
+    }
+}
