@@ -137,3 +137,54 @@ async fn an_alert_fires_resolves_and_stays_quiet_under_a_silence() {
         "both notifications are recorded as sent in the outbox"
     );
 }
+
+/// A service whose `/ratio` answers `{"ratio": <value in thousandths>}`.
+async fn ratio_service(value: Arc<AtomicU16>) -> u16 {
+    let app = axum::Router::new().route("/ratio", axum::routing::get(move || {
+        let v = f64::from(value.load(Ordering::SeqCst)) / 1000.0;
+        async move { axum::Json(serde_json::json!({"ratio": v})) }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_health_score_becomes_an_alert_routed_to_its_receiver() {
+    let (hook_port, _, got) = service_and_receiver().await;
+    let ratio = Arc::new(AtomicU16::new(950));
+    let port = ratio_service(ratio.clone()).await;
+    let rules = format!(
+        r#"
+receivers:
+  ops: {{kind: webhook, url: "http://127.0.0.1:{hook_port}/hook"}}
+routes:
+  - receiver: ops
+    group_by: [service]
+services:
+  sse-pool:
+    model: weighted
+    components: [{{check: success-rate, normalize: "linear(0, 1)", weight: 1}}]
+    low_score: {{below: 70, times: 2}}
+checks:
+  - name: success-rate
+    kind: http
+    url: "http://127.0.0.1:{port}/ratio"
+    value: "json:$.ratio"
+    every: 1s
+    service: sse-pool
+"#
+    );
+    let d = DaemonProcess::start(&[("r.yaml", &rules)], &[]).await;
+    ratio.store(100, Ordering::SeqCst);
+    let firing = wait_for(&got, "firing").await;
+    assert_eq!(firing["commonLabels"]["alertname"], "score_low", "{firing}");
+    assert_eq!(firing["commonLabels"]["service"], "sse-pool");
+    assert_eq!(firing["groupLabels"]["service"], "sse-pool", "grouped by the route's group_by");
+    ratio.store(990, Ordering::SeqCst);
+    let resolved = wait_for(&got, "resolved").await;
+    assert_eq!(resolved["commonLabels"]["alertname"], "score_low");
+    let (code, _) = d.terminate();
+    assert_eq!(code, Some(0));
+}

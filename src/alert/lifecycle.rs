@@ -448,7 +448,8 @@ pub fn band_text(band: &Band) -> String {
     )
 }
 
-fn score_identity(service: &str) -> BTreeMap<String, String> {
+/// Identifying labels of a service's `score_low` alert.
+pub fn score_identity(service: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("alertname".to_string(), SCORE_LOW.to_string()),
         ("service".to_string(), service.to_string()),

@@ -134,6 +134,32 @@ impl Alerting {
         self.queue(store, rules, changed, transitions, now).await;
     }
 
+    /// Folds an evaluation of the health scores into the services' `score_low` alerts (only
+    /// services with a `low_score` rule have one).
+    pub async fn observe_scores(&self, store: &Store, rules: &RuleSet, scores: &[crate::score::ServiceScore], low: &[crate::score::LowScoreEvent], now: DateTime<Utc>) {
+        let policy = AlertPolicy::default();
+        let mut changed = Vec::new();
+        let mut transitions = Vec::new();
+        {
+            let mut states = self.states.lock().await;
+            for score in scores {
+                let Some(rule) = rules.services.get(&score.service).and_then(|s| s.low_score.as_ref()) else { continue };
+                let event = low.iter().find(|e| e.service == score.service);
+                let id = lifecycle::fingerprint(&lifecycle::score_identity(&score.service));
+                let (state, ts) = lifecycle::observe_score_low(states.get(&id).cloned(), score, event, rule.below, &policy, now);
+                if states.get(&id) == Some(&state) {
+                    continue;
+                }
+                transitions.extend(ts.into_iter().map(|t| (state.clone(), t, Vec::new())));
+                states.insert(id, state.clone());
+                changed.push(state);
+            }
+        }
+        if !changed.is_empty() {
+            self.queue(store, rules, changed, transitions, now).await;
+        }
+    }
+
     /// Routes, mutes and groups `transitions`, then saves `changed` states and the notifications
     /// in one transaction.
     async fn queue(

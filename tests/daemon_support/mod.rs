@@ -229,6 +229,24 @@ impl DaemonProcess {
     }
 }
 
+impl DaemonProcess {
+    /// Kills the daemon with SIGKILL — a crash: no shutdown, nothing flushed — and waits until it
+    /// is gone. Returns its directory (rules and store) for a restart with
+    /// [`DaemonProcess::start_in`], and what it wrote on stderr.
+    pub fn kill9(mut self) -> (tempfile::TempDir, String) {
+        let child = self.child.get_mut().unwrap();
+        child.kill().expect("SIGKILL the daemon");
+        child.wait().expect("reap the killed daemon");
+        let mut err = String::new();
+        if let Some(mut stderr) = child.stderr.take() {
+            use std::io::Read;
+            let _ = stderr.read_to_string(&mut err);
+        }
+        let placeholder = tempfile::tempdir().unwrap();
+        (std::mem::replace(&mut self.dir, placeholder), err)
+    }
+}
+
 impl Drop for DaemonProcess {
     fn drop(&mut self) {
         let child = self.child.get_mut().unwrap();
