@@ -140,10 +140,13 @@ async fn an_alert_fires_resolves_and_stays_quiet_under_a_silence() {
 
 /// A service whose `/ratio` answers `{"ratio": <value in thousandths>}`.
 async fn ratio_service(value: Arc<AtomicU16>) -> u16 {
-    let app = axum::Router::new().route("/ratio", axum::routing::get(move || {
-        let v = f64::from(value.load(Ordering::SeqCst)) / 1000.0;
-        async move { axum::Json(serde_json::json!({"ratio": v})) }
-    }));
+    let app = axum::Router::new().route(
+        "/ratio",
+        axum::routing::get(move || {
+            let v = f64::from(value.load(Ordering::SeqCst)) / 1000.0;
+            async move { axum::Json(serde_json::json!({"ratio": v})) }
+        }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -181,7 +184,10 @@ checks:
     let firing = wait_for(&got, "firing").await;
     assert_eq!(firing["commonLabels"]["alertname"], "score_low", "{firing}");
     assert_eq!(firing["commonLabels"]["service"], "sse-pool");
-    assert_eq!(firing["groupLabels"]["service"], "sse-pool", "grouped by the route's group_by");
+    assert_eq!(
+        firing["groupLabels"]["service"], "sse-pool",
+        "grouped by the route's group_by"
+    );
     ratio.store(990, Ordering::SeqCst);
     let resolved = wait_for(&got, "resolved").await;
     assert_eq!(resolved["commonLabels"]["alertname"], "score_low");

@@ -134,6 +134,35 @@ impl NewSilence {
     }
 }
 
+/// Reads a stored silence back into matchers (stored as the strings a [`Silence`] serialises to).
+pub fn from_stored(s: crate::store::StoredSilence) -> Result<Silence, crate::store::StoreError> {
+    let matchers = serde_json::from_value(s.matchers).map_err(|e| {
+        crate::store::StoreError(format!(
+            "silence {} has matchers that no longer parse: {e}",
+            s.id
+        ))
+    })?;
+    Ok(Silence {
+        id: s.id,
+        matchers,
+        starts_at: s.starts_at,
+        ends_at: s.ends_at,
+        created_by: s.created_by,
+        comment: s.comment,
+    })
+}
+
+/// The store's form of a validated silence (matchers as JSON strings).
+pub fn to_store(s: &Silence) -> crate::store::NewSilence {
+    crate::store::NewSilence {
+        matchers: serde_json::to_value(&s.matchers).unwrap_or_default(),
+        starts_at: s.starts_at,
+        ends_at: s.ends_at,
+        created_by: s.created_by.clone(),
+        comment: s.comment.clone(),
+    }
+}
+
 #[cfg(test)]
 #[path = "silence_tests.rs"]
 mod tests;

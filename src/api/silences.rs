@@ -15,7 +15,6 @@ use serde_json::json;
 
 use super::{Api, ApiError};
 use crate::alert::silence::{NewSilence, Silence, SilenceState};
-use crate::store::{self, StoreError, StoredSilence};
 
 /// A silence as listed: the silence and where it stands at the time of the listing.
 #[derive(Clone, Debug, Serialize)]
@@ -32,34 +31,7 @@ impl SilenceView {
     }
 }
 
-/// Reads a stored silence back into matchers (stored as the strings a [`Silence`] serialises to).
-pub fn from_stored(s: StoredSilence) -> Result<Silence, StoreError> {
-    let matchers = serde_json::from_value(s.matchers).map_err(|e| {
-        StoreError(format!(
-            "silence {} has matchers that no longer parse: {e}",
-            s.id
-        ))
-    })?;
-    Ok(Silence {
-        id: s.id,
-        matchers,
-        starts_at: s.starts_at,
-        ends_at: s.ends_at,
-        created_by: s.created_by,
-        comment: s.comment,
-    })
-}
-
-/// The store's form of a validated silence (matchers as JSON strings).
-pub fn to_store(s: &Silence) -> store::NewSilence {
-    store::NewSilence {
-        matchers: serde_json::to_value(&s.matchers).unwrap_or_default(),
-        starts_at: s.starts_at,
-        ends_at: s.ends_at,
-        created_by: s.created_by.clone(),
-        comment: s.comment.clone(),
-    }
-}
+pub use crate::alert::silence::{from_stored, to_store};
 
 pub(super) async fn create(
     State(api): State<Api>,
@@ -138,6 +110,7 @@ pub(super) async fn expire(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoredSilence;
     use chrono::Duration;
 
     #[test]

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::alert::inhibit::inhibited;
 use crate::alert::lifecycle::{self, AlertState, Transition};
 use crate::alert::maintenance::in_maintenance;
-use crate::alert::matcher::{Labels, Matcher};
+use crate::alert::matcher::Labels;
 use crate::alert::outbox::{OutboxObserver, OutboxSender, RateLimit, SenderConfig};
 use crate::alert::policy::AlertPolicy;
 use crate::alert::route::route_all;
@@ -136,17 +136,37 @@ impl Alerting {
 
     /// Folds an evaluation of the health scores into the services' `score_low` alerts (only
     /// services with a `low_score` rule have one).
-    pub async fn observe_scores(&self, store: &Store, rules: &RuleSet, scores: &[crate::score::ServiceScore], low: &[crate::score::LowScoreEvent], now: DateTime<Utc>) {
+    pub async fn observe_scores(
+        &self,
+        store: &Store,
+        rules: &RuleSet,
+        scores: &[crate::score::ServiceScore],
+        low: &[crate::score::LowScoreEvent],
+        now: DateTime<Utc>,
+    ) {
         let policy = AlertPolicy::default();
         let mut changed = Vec::new();
         let mut transitions = Vec::new();
         {
             let mut states = self.states.lock().await;
             for score in scores {
-                let Some(rule) = rules.services.get(&score.service).and_then(|s| s.low_score.as_ref()) else { continue };
+                let Some(rule) = rules
+                    .services
+                    .get(&score.service)
+                    .and_then(|s| s.low_score.as_ref())
+                else {
+                    continue;
+                };
                 let event = low.iter().find(|e| e.service == score.service);
                 let id = lifecycle::fingerprint(&lifecycle::score_identity(&score.service));
-                let (state, ts) = lifecycle::observe_score_low(states.get(&id).cloned(), score, event, rule.below, &policy, now);
+                let (state, ts) = lifecycle::observe_score_low(
+                    states.get(&id).cloned(),
+                    score,
+                    event,
+                    rule.below,
+                    &policy,
+                    now,
+                );
                 if states.get(&id) == Some(&state) {
                     continue;
                 }
@@ -332,20 +352,7 @@ async fn active_silences(store: &Store, now: DateTime<Utc>) -> Vec<Silence> {
 }
 
 fn to_silence(s: StoredSilence) -> Option<Silence> {
-    let texts: Vec<String> = serde_json::from_value(s.matchers.clone()).ok()?;
-    let matchers: Result<Vec<Matcher>, _> = texts.iter().map(|t| t.parse::<Matcher>()).collect();
-    match matchers {
-        Ok(matchers) => Some(Silence {
-            id: s.id,
-            matchers,
-            starts_at: s.starts_at,
-            ends_at: s.ends_at,
-            created_by: s.created_by,
-            comment: s.comment,
-        }),
-        Err(e) => {
-            tracing::warn!("silence {} has a bad matcher: {e:?}", s.id);
-            None
-        }
-    }
+    crate::alert::silence::from_stored(s)
+        .map_err(|e| tracing::warn!("{e}"))
+        .ok()
 }

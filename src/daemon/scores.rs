@@ -46,7 +46,10 @@ pub async fn evaluate_now(daemon: &Arc<Daemon>) {
         data: serde_json::to_value(e).unwrap_or_default(),
     }));
     // `score_low` events become alerts, routed like any other.
-    daemon.alerting.observe_scores(&daemon.state.store, &rules, &scores, &low, now).await;
+    daemon
+        .alerting
+        .observe_scores(&daemon.state.store, &rules, &scores, &low, now)
+        .await;
     let records: Vec<ScoreRecord> = scores.iter().map(ScoreRecord::from).collect();
     if let Err(e) = daemon.state.store.save_scores(&records).await {
         tracing::warn!("could not store scores: {e}");
