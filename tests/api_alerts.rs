@@ -45,6 +45,7 @@ fn notification(receiver: &str, key: &str, summary: &str, at: DateTime<Utc>) -> 
         group_key: "orders".into(),
         idempotency_key: key.into(),
         payload,
+        not_before: None,
     }
 }
 

@@ -165,6 +165,8 @@ receivers:
 routes:
   - receiver: ops
     group_by: [service]
+    group_wait: 0s
+    group_interval: 1s
 services:
   sse-pool:
     model: weighted
@@ -191,6 +193,47 @@ checks:
     ratio.store(990, Ordering::SeqCst);
     let resolved = wait_for(&got, "resolved").await;
     assert_eq!(resolved["commonLabels"]["alertname"], "score_low");
+    let (code, _) = d.terminate();
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_of_one_group_within_group_wait_arrive_as_one_notification() {
+    let (port, status, got) = service_and_receiver().await;
+    let rules = format!(
+        r#"
+receivers:
+  ops: {{kind: webhook, url: "http://127.0.0.1:{port}/hook"}}
+routes:
+  - receiver: ops
+    group_by: [service]
+    group_wait: 2s
+    group_interval: 1m
+defaults: {{every: 1s, service: orders, alert: {{flap: {{window: 0s}}}}}}
+checks:
+  - {{name: orders-api, kind: http, url: "http://127.0.0.1:{port}/health"}}
+  - {{name: orders-web, kind: http, url: "http://127.0.0.1:{port}/health"}}
+  - {{name: orders-db, kind: http, url: "http://127.0.0.1:{port}/health"}}
+"#
+    );
+    let d = DaemonProcess::start(&[("r.yaml", &rules)], &[]).await;
+    status.store(503, Ordering::SeqCst);
+    let firing = wait_for(&got, "firing").await;
+    let names: std::collections::BTreeSet<&str> = firing["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["labels"]["alertname"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names.len(),
+        3,
+        "the three checks' alerts arrive in one notification: {firing}"
+    );
+    assert_eq!(firing["groupLabels"]["service"], "orders");
+    // group_interval is a minute: nothing else is sent for the group meanwhile.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(got.lock().unwrap().len(), 1, "one message, not three");
     let (code, _) = d.terminate();
     assert_eq!(code, Some(0));
 }

@@ -57,6 +57,7 @@ on_both_backends!(
     an_exhausted_budget_folds_the_excess_into_one_digest,
     a_new_sender_delivers_what_a_dropped_one_left_pending,
     silences_are_added_listed_and_expired,
+    notifications_of_one_group_due_together_go_out_as_one,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -82,14 +83,17 @@ fn alert(fingerprint: &str) -> Alert {
     }
 }
 
+/// A notification in a group of its own (notifications of one group that are due together are
+/// folded into one by the sender, which the grouping tests cover).
 fn notification(receiver: &str, key: &str, fingerprint: &str) -> NewNotification {
+    let group_key = format!("{{}}:{{alertname=\"disk-free\",fingerprint=\"{fingerprint}\"}}");
     NewNotification {
         receiver: receiver.into(),
-        group_key: "{}:{alertname=\"disk-free\"}".into(),
+        group_key: group_key.clone(),
         idempotency_key: key.into(),
         payload: Notification {
             receiver: receiver.into(),
-            group_key: "{}:{alertname=\"disk-free\"}".into(),
+            group_key,
             status: AlertStatus::Firing,
             group_labels: BTreeMap::from([("alertname".into(), "disk-free".into())]),
             common_labels: BTreeMap::new(),
@@ -98,6 +102,7 @@ fn notification(receiver: &str, key: &str, fingerprint: &str) -> NewNotification
             external_url: "https://patrol.example".into(),
             idempotency_key: "set-by-the-store".into(),
         },
+        not_before: None,
     }
 }
 
@@ -505,4 +510,27 @@ async fn silences_are_added_listed_and_expired(url: &str) {
         (expired_future.starts_at, expired_future.ends_at),
         (now, now)
     );
+}
+
+async fn notifications_of_one_group_due_together_go_out_as_one(url: &str) {
+    let store = Store::open(url).await.unwrap();
+    let fake = Fake::replying(200, "").await;
+    let same_group: Vec<NewNotification> = (1..=3)
+        .map(|i| NewNotification {
+            group_key: "{}:{service=\"orders\"}".into(),
+            ..notification("hook", &format!("g{i}"), &format!("fp-{i}"))
+        })
+        .collect();
+    store
+        .save_alert_changes(&[], &same_group, t0())
+        .await
+        .unwrap();
+    let mut sender = sender(&store, &fake, config());
+    let report = sender.tick(t0()).await.unwrap();
+    assert_eq!((report.sent, report.folded, report.pending), (1, 3, 0));
+    let got = fake.requests();
+    assert_eq!(got.len(), 1, "one message for the group");
+    let body = got[0].json();
+    let alerts = body["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 3, "carrying the three alerts");
 }

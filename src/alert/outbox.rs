@@ -259,6 +259,8 @@ impl OutboxSender {
                 .budgets
                 .entry(receiver.clone())
                 .or_insert_with(|| Budget::new(limit, now));
+            let entries =
+                fold_groups(&self.store, &*self.observer, entries, now, &mut report).await?;
             let queue = apply_plan(
                 &self.store,
                 &*self.observer,
@@ -354,6 +356,43 @@ impl OutboxSender {
         self.observer.delivered(&entry.receiver, result);
         Ok(result)
     }
+}
+
+/// Notifications of the same group that are due together (alerts that arrived within the
+/// route's `group_wait`/`group_interval`) go out as one: they are folded into a digest.
+async fn fold_groups(
+    store: &Store,
+    observer: &dyn OutboxObserver,
+    entries: Vec<OutboxEntry>,
+    now: DateTime<Utc>,
+    report: &mut TickReport,
+) -> Result<Vec<OutboxEntry>, StoreError> {
+    let mut groups: Vec<(String, Vec<OutboxEntry>)> = Vec::new();
+    for e in entries {
+        match groups.iter_mut().find(|(k, _)| *k == e.group_key) {
+            Some((_, list)) => list.push(e),
+            None => groups.push((e.group_key.clone(), vec![e])),
+        }
+    }
+    let mut out = Vec::new();
+    for (_, mut list) in groups {
+        if list.len() == 1 {
+            out.append(&mut list);
+            continue;
+        }
+        let digest = digest::fold(&list);
+        let ids: Vec<i64> = list.iter().map(|e| e.id).collect();
+        // None: another sender took them; they are no longer ours this pass.
+        if let Some(id) = store.fold_notifications(&ids, &digest, now).await? {
+            for e in &list {
+                observer.delivered(&e.receiver, DeliveryResult::Folded);
+            }
+            report.folded += list.len() as u32;
+            out.push(digest_entry(id, digest, now));
+        }
+    }
+    out.sort_by_key(|e| (e.next_attempt_at, e.id));
+    Ok(out)
 }
 
 /// Folds what the budget cannot carry and returns what to deliver now, with a token taken for

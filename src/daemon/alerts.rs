@@ -27,8 +27,16 @@ use crate::store::{NewNotification, Store, StoredSilence};
 
 /// (receiver, group key) of a notification.
 type GroupId = (String, String);
-/// The group's labels and the alerts (with what happened to them) it will carry.
-type Group = (Labels, Vec<(Alert, Transition)>);
+/// The group's labels, its timing, and the alerts (with what happened to them) it will carry.
+type Group = (Labels, GroupTiming, Vec<(Alert, Transition)>);
+
+/// When a group's notifications may go out: the first after `wait`, later ones at least
+/// `interval` apart, so alerts arriving close together reach people as one message.
+#[derive(Clone, Copy, Debug, Default)]
+struct GroupTiming {
+    wait: std::time::Duration,
+    interval: std::time::Duration,
+}
 
 /// The outbox's outcomes, counted in the daemon's metrics.
 pub struct MetricsObserver(pub std::sync::Arc<super::state::DaemonState>);
@@ -50,6 +58,8 @@ pub struct Alerting {
     /// Wakes the sender after notifications were queued.
     sender_waker: Mutex<Option<Arc<Notify>>>,
     sender_stop: Mutex<Option<CancellationToken>>,
+    /// When each (receiver, group) last had a notification scheduled.
+    group_slots: Mutex<HashMap<GroupId, DateTime<Utc>>>,
 }
 
 impl Alerting {
@@ -68,6 +78,7 @@ impl Alerting {
             external_url,
             sender_waker: Mutex::new(None),
             sender_stop: Mutex::new(None),
+            group_slots: Mutex::new(HashMap::new()),
         })
     }
 
@@ -208,29 +219,37 @@ impl Alerting {
             }
             let alert = lifecycle::to_alert(&state, transition.status(&state), &self.external_url);
             for m in route_all(&rules.routes, labels) {
+                let timing = GroupTiming {
+                    wait: m.timings.group_wait,
+                    interval: m.timings.group_interval,
+                };
                 groups
                     .entry((m.receiver, m.group_key))
-                    .or_insert_with(|| (m.group_labels, Vec::new()))
-                    .1
+                    .or_insert_with(|| (m.group_labels, timing, Vec::new()))
+                    .2
                     .push((alert.clone(), transition));
             }
+            // `notify:` on a check goes out at once, grouped per check.
             for receiver in direct {
                 let check = labels.get("check").cloned().unwrap_or_default();
                 let key = format!("notify:{receiver}/{{check=\"{check}\"}}");
                 let group_labels = Labels::from([("check".to_string(), check)]);
                 groups
                     .entry((receiver, key))
-                    .or_insert_with(|| (group_labels, Vec::new()))
-                    .1
+                    .or_insert_with(|| (group_labels, GroupTiming::default(), Vec::new()))
+                    .2
                     .push((alert.clone(), transition));
             }
         }
-        let notifications: Vec<NewNotification> = groups
-            .into_iter()
-            .map(|((receiver, group_key), (group_labels, alerts))| {
-                self.notification(receiver, group_key, group_labels, alerts, now)
-            })
-            .collect();
+        let mut notifications = Vec::new();
+        for ((receiver, group_key), (group_labels, timing, alerts)) in groups {
+            let not_before = self
+                .slot(&(receiver.clone(), group_key.clone()), timing, now)
+                .await;
+            let mut n = self.notification(receiver, group_key, group_labels, alerts, now);
+            n.not_before = Some(not_before);
+            notifications.push(n);
+        }
         let states: Vec<(String, serde_json::Value)> = changed
             .iter()
             .map(|s| {
@@ -304,7 +323,33 @@ impl Alerting {
             group_key,
             idempotency_key,
             payload,
+            not_before: None,
         }
+    }
+
+    /// When the group's next notification may go out: `wait` after the first, then at least
+    /// `interval` after the previous one. Notifications of a group that fall due together are
+    /// folded into one by the sender.
+    async fn slot(
+        &self,
+        group: &GroupId,
+        timing: GroupTiming,
+        now: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        let mut slots = self.group_slots.lock().await;
+        let span = |d: std::time::Duration| {
+            chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero())
+        };
+        let at = match slots.get(group) {
+            // A notification of the group is still waiting: join it.
+            Some(last) if now <= *last => *last,
+            // The last one went out less than `interval` ago: the next waits for the interval.
+            Some(last) if now < *last + span(timing.interval) => *last + span(timing.interval),
+            // A new group, or a quiet one: wait `wait` for more alerts to join.
+            _ => now + span(timing.wait),
+        };
+        slots.insert(group.clone(), at);
+        at
     }
 }
 

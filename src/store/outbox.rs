@@ -31,6 +31,8 @@ pub struct NewNotification {
     /// Unique across the outbox: a second notification with the same key is not queued.
     pub idempotency_key: String,
     pub payload: Notification,
+    /// Not delivered before this time (a route's `group_wait`/`group_interval`); None: at once.
+    pub not_before: Option<DateTime<Utc>>,
 }
 
 /// Where a notification is in its life.
@@ -129,6 +131,7 @@ struct NotificationRow {
     group_key: String,
     idempotency_key: String,
     payload: serde_json::Value,
+    not_before: Option<DateTime<Utc>>,
     bytes: usize,
 }
 
@@ -152,6 +155,7 @@ impl NotificationRow {
             receiver: n.receiver.clone(),
             group_key: n.group_key.clone(),
             idempotency_key: n.idempotency_key.clone(),
+            not_before: n.not_before,
             bytes: json_len(&payload),
             payload,
         })
@@ -438,7 +442,8 @@ impl Store {
     }
 }
 
-/// `INSERT` of pending notifications created at `now` and due at once; a row whose idempotency
+/// `INSERT` of pending notifications created at `now` and due at once (or at their
+/// `not_before`); a row whose idempotency
 /// key is already stored is skipped.
 fn push_insert_notifications<Db: BindTime>(
     q: &mut QueryBuilder<Db>,
@@ -460,7 +465,7 @@ fn push_insert_notifications<Db: BindTime>(
             .push_bind(Json(&r.payload))
             .push_bind("pending")
             .push_bind(0_i64)
-            .push_bind(Db::time(now))
+            .push_bind(Db::time(r.not_before.map_or(now, |t| t.max(now))))
             .push_bind(Db::time(now));
     });
     q.push(" ON CONFLICT (idempotency_key) DO NOTHING");

@@ -45,6 +45,7 @@ pub fn fold(entries: &[OutboxEntry]) -> NewNotification {
         group_key,
         idempotency_key,
         payload,
+        not_before: None,
     }
 }
 
