@@ -58,6 +58,7 @@ on_both_backends!(
     a_new_sender_delivers_what_a_dropped_one_left_pending,
     silences_are_added_listed_and_expired,
     notifications_of_one_group_due_together_go_out_as_one,
+    retention_prunes_finished_notifications_never_pending_ones,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -533,4 +534,28 @@ async fn notifications_of_one_group_due_together_go_out_as_one(url: &str) {
     let body = got[0].json();
     let alerts = body["alerts"].as_array().unwrap();
     assert_eq!(alerts.len(), 3, "carrying the three alerts");
+}
+
+async fn retention_prunes_finished_notifications_never_pending_ones(url: &str) {
+    let store = Store::open(url).await.unwrap();
+    let fake = Fake::replying(200, "").await;
+    let sent = [
+        notification("hook", "old-1", "fp-1"),
+        notification("hook", "old-2", "fp-2"),
+    ];
+    store.save_alert_changes(&[], &sent, t0()).await.unwrap();
+    sender(&store, &fake, config()).tick(t0()).await.unwrap();
+    let waiting = [NewNotification {
+        not_before: Some(t0() + secs(3600.0)),
+        ..notification("hook", "later", "fp-3")
+    }];
+    store.save_alert_changes(&[], &waiting, t0()).await.unwrap();
+    let counts = store.prune(t0() + secs(7200.0)).await.unwrap();
+    assert_eq!(counts.notifications, 2, "the two sent rows");
+    let left = store.outbox(None, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        (left[0].idempotency_key.as_str(), left[0].status),
+        ("later", OutboxStatus::Pending)
+    );
 }

@@ -388,7 +388,8 @@ async fn prune_deletes_history_and_keeps_state(url: &str) {
             results: 2,
             runs: 1,
             scores: 2,
-            events: 1
+            events: 1,
+            notifications: 0,
         }
     );
     assert_eq!(store.run("a-0").await.unwrap(), None);
@@ -431,7 +432,8 @@ async fn prune_deletes_history_and_keeps_state(url: &str) {
             results: 2,
             runs: 2,
             scores: 1,
-            events: 1
+            events: 1,
+            notifications: 0,
         }
     );
     assert!(store.recent_runs(10).await.unwrap().is_empty());
@@ -475,7 +477,8 @@ async fn large_batches_and_prunes_go_in_chunks(url: &str) {
             results: 6_005,
             runs: 1_201,
             scores: 0,
-            events: 1_201
+            events: 1_201,
+            notifications: 0,
         }
     );
     assert!(

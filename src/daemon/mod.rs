@@ -63,6 +63,10 @@ pub struct DaemonArgs {
     /// Base URL of patrol as people reach it (links in notifications); default: http://LISTEN.
     #[arg(long, env = "PATROL_EXTERNAL_URL")]
     pub external_url: Option<String>,
+    /// How often firing alerts are pushed again to `alertmanager` receivers (keep it below their
+    /// `resolve_timeout`, default 5m).
+    #[arg(long, default_value = "60s", value_parser = duration::parse)]
+    pub repush_every: Duration,
     /// How often health scores are evaluated.
     #[arg(long, default_value = "30s", value_parser = duration::parse)]
     pub score_every: Duration,
@@ -123,6 +127,11 @@ async fn start(args: DaemonArgs) -> Result<(), String> {
     tokio::spawn(score_loop(
         daemon.clone(),
         args.score_every,
+        shutdown.clone(),
+    ));
+    tokio::spawn(alertmanager_repush_loop(
+        daemon.clone(),
+        args.repush_every,
         shutdown.clone(),
     ));
     tokio::spawn(retention_loop(
@@ -239,6 +248,27 @@ async fn score_loop(daemon: Arc<Daemon>, every: Duration, shutdown: Cancellation
         }
         scores::evaluate_now(&daemon).await;
         export_skips(&daemon, &mut last_skipped);
+    }
+}
+
+/// Keeps firing alerts alive in Alertmanager receivers (they expire at `resolve_timeout`).
+async fn alertmanager_repush_loop(
+    daemon: Arc<Daemon>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let rules = daemon.state.rules.load_full();
+        daemon
+            .alerting
+            .repush_to_alertmanagers(&daemon.state.store, &rules, chrono::Utc::now())
+            .await;
     }
 }
 

@@ -24,6 +24,8 @@ pub struct PruneCounts {
     pub runs: u64,
     pub scores: u64,
     pub events: u64,
+    /// Delivered, dead-lettered and folded notifications of the outbox.
+    pub notifications: u64,
 }
 
 /// The rows of one table that a retention pass deletes, as `SELECT id …` (each table's own id
@@ -57,6 +59,13 @@ const EVENTS: Expiry = Expiry {
     table: "events",
     select_expired: "SELECT id FROM events WHERE at < ",
     and_then: "",
+};
+
+/// Finished outbox rows (never pending ones). A digest goes only once no folded row points at it.
+const NOTIFICATIONS: Expiry = Expiry {
+    table: "notifications",
+    select_expired: "SELECT id FROM notifications WHERE status IN ('sent', 'dead', 'folded') AND created_at < ",
+    and_then: " AND NOT EXISTS (SELECT 1 FROM notifications f WHERE f.folded_into = notifications.id)",
 };
 
 fn delete_chunk<Db: Statements>(expiry: &Expiry, before: DateTime<Utc>) -> QueryBuilder<Db>
@@ -122,7 +131,8 @@ impl Store {
         .map_err(failed(&format!("deleting baselines of {check}")))
     }
 
-    /// Retention: deletes results, runs, scores and events older than `before`. Baselines, check
+    /// Retention: deletes results, runs, scores, events and finished notifications older than
+    /// `before`. Baselines, check
     /// states and job starts are state, not history, and are kept. Latest scores older than
     /// `before` (services no longer scored) go too, uncounted.
     pub async fn prune(&self, before: DateTime<Utc>) -> Result<PruneCounts, StoreError> {
@@ -132,6 +142,7 @@ impl Store {
             runs: self.delete_expired(&RUNS, before).await?,
             scores: self.delete_expired(&SCORES, before).await?,
             events: self.delete_expired(&EVENTS, before).await?,
+            notifications: self.delete_expired(&NOTIFICATIONS, before).await?,
         };
         on_pool!(self, |pool, Db| {
             let mut q = QueryBuilder::<Db>::new("DELETE FROM latest_scores WHERE at < ");
