@@ -60,6 +60,8 @@ pub struct Alerting {
     sender_stop: Mutex<Option<CancellationToken>>,
     /// When each (receiver, group) last had a notification scheduled.
     group_slots: Mutex<HashMap<GroupId, DateTime<Utc>>>,
+    /// The latest health score of each service, for the messages.
+    scores: Mutex<HashMap<String, f64>>,
 }
 
 impl Alerting {
@@ -79,6 +81,7 @@ impl Alerting {
             sender_waker: Mutex::new(None),
             sender_stop: Mutex::new(None),
             group_slots: Mutex::new(HashMap::new()),
+            scores: Mutex::new(HashMap::new()),
         })
     }
 
@@ -120,8 +123,10 @@ impl Alerting {
         store: &Store,
         rules: &RuleSet,
         results: &[(Arc<Check>, Vec<CheckResult>)],
+        scores: &HashMap<String, f64>,
         now: DateTime<Utc>,
     ) {
+        *self.scores.lock().await = scores.clone();
         let mut changed = Vec::new();
         let mut transitions = Vec::new();
         {
@@ -281,6 +286,7 @@ impl Alerting {
         transitions: Vec<(AlertState, Transition, Vec<String>)>,
         now: DateTime<Utc>,
     ) {
+        let scores = self.scores.lock().await.clone();
         let silences = active_silences(store, now).await;
         let firing: Vec<Labels> = self
             .states
@@ -297,7 +303,17 @@ impl Alerting {
                 tracing::info!("alert {} muted by {reason}", state.fingerprint);
                 continue;
             }
-            let alert = lifecycle::to_alert(&state, transition.status(&state), &self.external_url);
+            let mut alert =
+                lifecycle::to_alert(&state, transition.status(&state), &self.external_url);
+            // The service's health score tells the reader how bad things are overall.
+            if let Some(score) = labels.get("service").and_then(|s| scores.get(s).copied())
+                && !alert.annotations.contains_key("score")
+            {
+                alert.annotations.insert(
+                    "score".into(),
+                    crate::result::format_number((score * 10.0).round() / 10.0),
+                );
+            }
             for m in route_all(&rules.routes, labels) {
                 let timing = GroupTiming {
                     wait: m.timings.group_wait,

@@ -112,8 +112,16 @@ impl Daemon {
             results.extend(judged.results.iter().cloned());
             by_check.push((check, judged.results));
         }
+        let scores: HashMap<String, f64> = self
+            .state
+            .scores
+            .read()
+            .await
+            .iter()
+            .map(|s| (s.service.clone(), s.score))
+            .collect();
         self.alerting
-            .observe_run(&self.state.store, &rules, &by_check, Utc::now())
+            .observe_run(&self.state.store, &rules, &by_check, &scores, Utc::now())
             .await;
         self.learn(&updates).await;
         self.fold_states(&results).await;

@@ -137,6 +137,17 @@ macro_rules! receivers {
                 })
             }
 
+            /// Files named relative to the rule file (an email `ca_file`) are made relative to
+            /// its directory, as for targets.
+            pub fn resolve_paths(&mut self, base_dir: &std::path::Path) {
+                if let ReceiverSpec::Email(e) = self
+                    && let Some(p) = &e.ca_file
+                    && p.is_relative()
+                {
+                    e.ca_file = Some(base_dir.join(p));
+                }
+            }
+
             pub fn validate(&self, issues: &mut Issues) {
                 match self {
                     $(ReceiverSpec::$variant(r) => r.validate(issues),)*

@@ -58,7 +58,8 @@ pub(super) fn collect_receivers(
                 diags,
             );
             match ReceiverSpec::from_node(&kind, v) {
-                Some(Ok(spec)) => {
+                Some(Ok(mut spec)) => {
+                    spec.resolve_paths(doc.file.parent().unwrap_or(std::path::Path::new("")));
                     let mut issues = Issues::default();
                     spec.validate(&mut issues);
                     for (path, msg) in issues.items {
