@@ -27,27 +27,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Generates `NAME::sqlite` and `NAME::postgres` tests that run `async fn NAME(url: &str)`.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                patrol::install_crypto_provider();
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", dir.path().join("patrol.db").display());
-                super::$name(&url).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                patrol::install_crypto_provider();
-                let url = crate::common::fresh_pg_database().await;
-                super::$name(&url).await;
-            }
-        }
-    )*};
-}
+use common::on_both_backends;
 
 on_both_backends!(
     failed_save_leaves_neither_state_nor_notification,

@@ -14,26 +14,7 @@ use patrol::baseline::EwmaState;
 use patrol::result::CheckResult;
 use patrol::store::Store;
 
-/// Generates `NAME::sqlite` and `NAME::postgres` tests that run `async fn NAME(url: &str)`.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", dir.path().join("patrol.db").display());
-                super::$name(&url).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                patrol::install_crypto_provider();
-                let url = crate::common::fresh_pg_database().await;
-                super::$name(&url).await;
-            }
-        }
-    )*};
-}
+use common::on_both_backends;
 
 on_both_backends!(
     migrations_are_idempotent,

@@ -20,26 +20,7 @@ use patrol::result::{CheckResult, Status};
 use patrol::score::CheckState;
 use patrol::store::{PruneCounts, Store};
 
-/// Generates `NAME::sqlite` and `NAME::postgres` tests that run `async fn NAME(url: &str)`.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", dir.path().join("patrol.db").display());
-                super::$name(&url).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                patrol::install_crypto_provider();
-                let url = crate::common::fresh_pg_database().await;
-                super::$name(&url).await;
-            }
-        }
-    )*};
-}
+use common::on_both_backends;
 
 /// The event log's tests, kept apart to keep files short; they use `on_both_backends!` above.
 #[path = "store_support/daemon_events.rs"]

@@ -94,3 +94,29 @@ pub fn output_ok(cmd: &mut std::process::Command) -> (String, String) {
     );
     (stdout, stderr)
 }
+
+/// Generates `NAME::sqlite` and `NAME::postgres` tests that run `async fn NAME(url: &str)` against
+/// a fresh SQLite file and a fresh PostgreSQL database.
+#[allow(unused_macros)] // only the store tests use it
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                patrol::install_crypto_provider();
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("patrol.db").display());
+                super::$name(&url).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                patrol::install_crypto_provider();
+                let url = crate::common::fresh_pg_database().await;
+                super::$name(&url).await;
+            }
+        }
+    )*};
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_backends;

@@ -4,6 +4,7 @@
 use patrol::result::Status;
 use patrol::store::{Store, StoredEvent};
 
+use crate::common::on_both_backends;
 use crate::daemon_fixtures::{at, event, single};
 use crate::fixtures::run_record;
 
