@@ -104,6 +104,7 @@ async fn start(args: DaemonArgs) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let shutdown = CancellationToken::new();
     let daemon = assemble(&args, rules, store, timezone, shutdown.clone()).await?;
     let observer = Arc::new(alerts::MetricsObserver(daemon.state.clone()))
@@ -140,9 +141,10 @@ async fn start(args: DaemonArgs) -> Result<(), String> {
         shutdown.clone(),
     ));
     daemon.state.set_ready(true);
+    // The bound address, not the flag: with `--listen 127.0.0.1:0` this tells which port it got.
     tracing::info!(
         "patrol daemon listening on {}, revision {}",
-        args.listen,
+        bound,
         daemon.state.rules.load().revision
     );
     wait_for_termination().await;

@@ -84,6 +84,10 @@ pub fn daemon_command(dir: &Path, listen: &str) -> Command {
 
 pub struct DaemonProcess {
     child: std::sync::Mutex<Child>,
+    /// Everything the daemon wrote on stderr so far (drained by a thread, so the pipe never fills).
+    stderr: Arc<std::sync::Mutex<String>>,
+    /// The thread draining stderr; it ends when the daemon's end of the pipe closes.
+    drain: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
@@ -107,19 +111,49 @@ impl DaemonProcess {
 
     /// Starts the daemon in an existing directory (rules/ and the store d.db inside it).
     pub async fn start_in(dir: tempfile::TempDir, extra_args: &[&str]) -> DaemonProcess {
-        let port = free_port();
-        let child = daemon_command(dir.path(), &format!("127.0.0.1:{port}"))
+        // Port 0: the daemon binds a free port itself and logs it; no other test can take it.
+        let mut child = daemon_command(dir.path(), "127.0.0.1:0")
             .args(["--score-every", "1s", "--timezone", "UTC"])
             .args(extra_args)
             .env_remove("PATROL_STORE")
             .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         patrol::install_crypto_provider();
+        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let pipe = child.stderr.take().unwrap();
+        let log = stderr.clone();
+        let drain = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Some(port) = line
+                    .split("listening on 127.0.0.1:")
+                    .nth(1)
+                    .and_then(|r| r.split(',').next()?.parse::<u16>().ok())
+                {
+                    let _ = port_tx.send(port);
+                }
+                log.lock().unwrap().push_str(&line);
+                log.lock().unwrap().push('\n');
+            }
+        });
+        let port = tokio::task::spawn_blocking(move || port_rx.recv_timeout(WAIT))
+            .await
+            .unwrap()
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the daemon did not say where it listens:\n{}",
+                    stderr.lock().unwrap()
+                )
+            });
         let d = DaemonProcess {
             child: std::sync::Mutex::new(child),
+            stderr,
+            drain: std::sync::Mutex::new(Some(drain)),
             port,
             dir,
             http: reqwest::Client::new(),
@@ -197,6 +231,14 @@ impl DaemonProcess {
         self.child.lock().unwrap().try_wait()
     }
 
+    /// All of stderr, once the daemon has exited (waits for the draining thread to finish).
+    fn collected_stderr(&self) -> String {
+        if let Some(t) = self.drain.lock().unwrap().take() {
+            let _ = t.join();
+        }
+        self.stderr.lock().unwrap().clone()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.lock().unwrap().id()
     }
@@ -210,14 +252,7 @@ impl DaemonProcess {
         let mut child = self.child.lock().unwrap();
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                let mut err = String::new();
-                use std::io::Read;
-                child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
+                let err = self.collected_stderr();
                 return (status.code(), err);
             }
             assert!(
@@ -237,11 +272,7 @@ impl DaemonProcess {
         let child = self.child.get_mut().unwrap();
         child.kill().expect("SIGKILL the daemon");
         child.wait().expect("reap the killed daemon");
-        let mut err = String::new();
-        if let Some(mut stderr) = child.stderr.take() {
-            use std::io::Read;
-            let _ = stderr.read_to_string(&mut err);
-        }
+        let err = self.collected_stderr();
         let placeholder = tempfile::tempdir().unwrap();
         (std::mem::replace(&mut self.dir, placeholder), err)
     }
