@@ -59,6 +59,15 @@ pub struct Notification {
 }
 
 impl Notification {
+    /// A group's status: `firing` if any of its alerts fires, else `resolved`.
+    pub fn status_of(alerts: &[Alert]) -> AlertStatus {
+        if alerts.iter().any(|a| a.status == AlertStatus::Firing) {
+            AlertStatus::Firing
+        } else {
+            AlertStatus::Resolved
+        }
+    }
+
     pub fn firing(&self) -> impl Iterator<Item = &Alert> {
         self.alerts
             .iter()

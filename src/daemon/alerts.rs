@@ -388,11 +388,6 @@ impl Alerting {
         alerts: Vec<(Alert, Transition)>,
         now: DateTime<Utc>,
     ) -> NewNotification {
-        let status = if alerts.iter().any(|(a, _)| a.status == AlertStatus::Firing) {
-            AlertStatus::Firing
-        } else {
-            AlertStatus::Resolved
-        };
         let mut key = Sha256::new();
         key.update(receiver.as_bytes());
         key.update(group_key.as_bytes());
@@ -403,6 +398,7 @@ impl Alerting {
         }
         let idempotency_key = hex::encode(key.finalize())[..32].to_string();
         let alerts: Vec<Alert> = alerts.into_iter().map(|(a, _)| a).collect();
+        let status = Notification::status_of(&alerts);
         let payload = Notification {
             receiver: receiver.clone(),
             group_key: group_key.clone(),

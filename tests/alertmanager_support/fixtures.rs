@@ -43,11 +43,7 @@ pub fn disk_alert(series: &str, status: AlertStatus) -> Alert {
 
 /// A notification to receiver `ops` about `alerts` (firing if any of them fires).
 pub fn notification(alerts: Vec<Alert>) -> Notification {
-    let status = if alerts.iter().any(|a| a.status == AlertStatus::Firing) {
-        AlertStatus::Firing
-    } else {
-        AlertStatus::Resolved
-    };
+    let status = Notification::status_of(&alerts);
     Notification {
         receiver: "ops".into(),
         group_key: "{}:{alertname=\"disk-usage\"}".into(),

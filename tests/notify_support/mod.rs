@@ -246,11 +246,7 @@ pub fn alert(check: &str, summary: &str) -> Alert {
 }
 
 pub fn notification(alerts: Vec<Alert>) -> Notification {
-    let status = if alerts.iter().any(|a| a.status == AlertStatus::Firing) {
-        AlertStatus::Firing
-    } else {
-        AlertStatus::Resolved
-    };
+    let status = Notification::status_of(&alerts);
     Notification {
         receiver: "oncall".into(),
         group_key: "{}:{service=\"orders\"}".into(),
