@@ -237,3 +237,197 @@ checks:
     let (code, _) = d.terminate();
     assert_eq!(code, Some(0));
 }
+
+/// A service whose `/health/{name}` answers the status set for `name` (200 until set) and counts
+/// the requests (one per check run), and a webhook receiver `/hook` that hands each notification
+/// to the test as it arrives.
+struct Lab {
+    port: u16,
+    statuses: Arc<Mutex<std::collections::HashMap<String, u16>>>,
+    runs: Arc<std::sync::atomic::AtomicUsize>,
+    arrivals: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>>,
+}
+
+impl Lab {
+    async fn start() -> Lab {
+        use axum::extract::Path;
+        let statuses = Arc::new(Mutex::new(std::collections::HashMap::new()));
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (s, r) = (statuses.clone(), runs.clone());
+        let app = axum::Router::new()
+            .route(
+                "/health/{name}",
+                axum::routing::get(move |Path(name): Path<String>| {
+                    r.fetch_add(1, Ordering::SeqCst);
+                    let code = s.lock().unwrap().get(&name).copied().unwrap_or(200);
+                    async move { axum::http::StatusCode::from_u16(code).unwrap() }
+                }),
+            )
+            .route(
+                "/hook",
+                axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+                    let _ = tx.send(body);
+                    async { "ok" }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Lab {
+            port,
+            statuses,
+            runs,
+            arrivals: tokio::sync::Mutex::new(rx),
+        }
+    }
+
+    fn set(&self, name: &str, code: u16) {
+        self.statuses.lock().unwrap().insert(name.into(), code);
+    }
+
+    fn runs(&self) -> usize {
+        self.runs.load(Ordering::SeqCst)
+    }
+
+    /// The next notification the receiver gets (at most [`WAIT`] away).
+    async fn next(&self) -> serde_json::Value {
+        let mut rx = self.arrivals.lock().await;
+        tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no notification within {WAIT:?}"))
+            .expect("the receiver is running")
+    }
+
+    /// The first notification (of at most `limit` more) that `wanted` accepts.
+    async fn next_where(
+        &self,
+        limit: usize,
+        wanted: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        for _ in 0..limit {
+            let n = self.next().await;
+            if wanted(&n) {
+                return n;
+            }
+        }
+        panic!("none of {limit} notifications was the one expected");
+    }
+}
+
+/// (alertname, status) of each alert a notification carries, sorted.
+fn carried(n: &serde_json::Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = n["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let name = a["labels"]["alertname"].as_str().unwrap().to_string();
+            (name, a["status"].as_str().unwrap().to_string())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn alerts(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_that_runs_rarely_still_reminds_every_repeat_interval() {
+    let lab = Lab::start().await;
+    lab.set("backup", 503);
+    let rules = format!(
+        r#"
+receivers:
+  ops: {{kind: webhook, url: "http://127.0.0.1:{port}/hook"}}
+checks:
+  - name: nightly-backup
+    kind: http
+    url: "http://127.0.0.1:{port}/health/backup"
+    every: 1h
+    notify: [ops]
+    alert: {{repeat_interval: 1s, flap: {{window: 0s}}}}
+"#,
+        port = lab.port
+    );
+    let d = DaemonProcess::start(&[("r.yaml", &rules)], &[]).await;
+    let fired = lab.next().await;
+    assert_eq!(carried(&fired), alerts(&[("nightly-backup", "firing")]));
+    let mut keys = vec![fired["idempotencyKey"].clone()];
+    for _ in 0..2 {
+        let reminder = lab.next().await;
+        assert_eq!(carried(&reminder), alerts(&[("nightly-backup", "firing")]));
+        keys.push(reminder["idempotencyKey"].clone());
+    }
+    keys.dedup();
+    assert_eq!(
+        keys.len(),
+        3,
+        "three notifications, not one delivered thrice"
+    );
+    assert_eq!(lab.runs(), 1, "the reminders came without new results");
+    let (code, _) = d.terminate();
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_notification_of_a_group_carries_all_its_firing_alerts() {
+    let lab = Lab::start().await;
+    lab.set("api", 503);
+    lab.set("db", 503);
+    let rules = format!(
+        r#"
+receivers:
+  ops: {{kind: webhook, url: "http://127.0.0.1:{port}/hook"}}
+routes:
+  - receiver: ops
+    group_by: [service]
+    group_wait: 0s
+    group_interval: 1s
+    repeat_interval: 1s
+defaults: {{every: 1h, service: orders, alert: {{repeat_interval: 0s, flap: {{window: 0s}}}}}}
+checks:
+  - {{name: orders-api, kind: http, url: "http://127.0.0.1:{port}/health/api"}}
+  - {{name: orders-db, kind: http, url: "http://127.0.0.1:{port}/health/db"}}
+"#,
+        port = lab.port
+    );
+    let d = DaemonProcess::start(&[("r.yaml", &rules)], &[]).await;
+    let both = alerts(&[("orders-api", "firing"), ("orders-db", "firing")]);
+    lab.next_where(5, |n| carried(n) == both).await;
+    // Route repeats, checks' own reminders off: the unchanged group again, whole, without runs.
+    for _ in 0..2 {
+        assert_eq!(carried(&lab.next().await), both);
+    }
+    assert_eq!(lab.runs(), 2, "each check ran once");
+
+    lab.set("api", 200);
+    let started = d
+        .http
+        .post(d.url("/api/v1/runs"))
+        .json(&serde_json::json!({"checks": ["orders-api"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status().as_u16(), 202);
+    let resolved = lab
+        .next_where(50, |n| carried(n).iter().any(|(_, s)| s == "resolved"))
+        .await;
+    assert_eq!(
+        carried(&resolved),
+        alerts(&[("orders-api", "resolved"), ("orders-db", "firing")]),
+        "the recovery comes with the rest of the group"
+    );
+    assert_eq!(resolved["status"], "firing");
+    assert_eq!(
+        carried(&lab.next().await),
+        alerts(&[("orders-db", "firing")]),
+        "a resolved alert is carried once"
+    );
+    let (code, _) = d.terminate();
+    assert_eq!(code, Some(0));
+}

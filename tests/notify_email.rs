@@ -83,6 +83,7 @@ async fn send_with_timeout(r: &Email, timeout: Duration) -> Result<(), SendError
         http: &http,
         timeout,
         now: at(1_731_200_060),
+        parts: Default::default(),
     };
     r.send(&notification(), &ctx).await
 }

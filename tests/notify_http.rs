@@ -403,6 +403,7 @@ async fn a_real_alertmanager_receives_firing_then_resolved_alerts_and_passes_the
         http: &http,
         timeout: TIMEOUT,
         now: Utc::now(),
+        parts: Default::default(),
     };
     let sent = receiver
         .send(&notification(vec![firing.clone()]), &ctx)
@@ -438,6 +439,7 @@ async fn a_real_alertmanager_receives_firing_then_resolved_alerts_and_passes_the
         http: &http,
         timeout: TIMEOUT,
         now: Utc::now(),
+        parts: Default::default(),
     };
     let sent = receiver
         .send(&notification(vec![resolved.clone()]), &ctx)
@@ -475,6 +477,7 @@ async fn a_real_alertmanager_rejecting_an_alert_is_a_permanent_failure() {
         http: &http,
         timeout: TIMEOUT,
         now: Utc::now(),
+        parts: Default::default(),
     };
 
     let sent = alertmanager_at(am.url.clone())

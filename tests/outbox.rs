@@ -39,6 +39,7 @@ on_both_backends!(
     silences_are_added_listed_and_expired,
     notifications_of_one_group_due_together_go_out_as_one,
     retention_prunes_finished_notifications_never_pending_ones,
+    a_multi_message_delivery_resumes_after_the_parts_already_delivered,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -538,4 +539,67 @@ async fn retention_prunes_finished_notifications_never_pending_ones(url: &str) {
         (left[0].idempotency_key.as_str(), left[0].status),
         ("later", OutboxStatus::Pending)
     );
+}
+
+/// WeCom sends its @-mentions as a text message after the Markdown one. The fake accepts the
+/// Markdown and refuses the first text with errcode 45009 (rate limit, retryable): the retry — by
+/// a new sender, so the progress must come from the store — sends only the text.
+async fn a_multi_message_delivery_resumes_after_the_parts_already_delivered(url: &str) {
+    let store = Store::open(url).await.unwrap();
+    let refused_once = Arc::new(AtomicBool::new(false));
+    let refused = refused_once.clone();
+    let fake = Fake::start(move |c| {
+        let is_text = c.json()["msgtype"] == "text";
+        let code = if is_text && !refused.swap(true, Ordering::SeqCst) {
+            json!({"errcode": 45009, "errmsg": "api freq out of limit"})
+        } else {
+            json!({"errcode": 0, "errmsg": "ok"})
+        };
+        Reply::With(200, code.to_string())
+    })
+    .await;
+    let wecom = patrol::alert::notifier::wecom::WeCom {
+        key: None,
+        url: Some(fake.url("/cgi-bin/webhook/send?key=robot")),
+        mentioned_mobile_list: vec!["13800000000".into()],
+        template: None,
+    };
+    let receivers = HashMap::from([("wx".to_string(), ReceiverSpec::WeCom(wecom))]);
+    let new_sender = || {
+        OutboxSender::new(
+            store.clone(),
+            receivers.clone(),
+            reqwest::Client::new(),
+            config(),
+        )
+    };
+    store
+        .save_alert_changes(&[], &[notification("wx", "k1", "fp-a")], t0())
+        .await
+        .unwrap();
+
+    let report = new_sender().tick(t0()).await.unwrap();
+    assert_eq!((report.sent, report.retried), (0, 1));
+    let e = &store.outbox(None, 1).await.unwrap()[0];
+    assert_eq!(
+        (e.status, e.parts_done),
+        (OutboxStatus::Pending, 1),
+        "{e:?}"
+    );
+    assert!(e.last_error.as_deref().unwrap().contains("45009"), "{e:?}");
+
+    let report = new_sender().tick(t0() + secs(5.0)).await.unwrap();
+    assert_eq!((report.sent, report.pending), (1, 0));
+    let kinds: Vec<String> = fake
+        .requests()
+        .iter()
+        .map(|c| c.json()["msgtype"].as_str().unwrap_or("?").to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["markdown", "text", "text"],
+        "one Markdown; the text refused once, then accepted"
+    );
+    let e = &store.outbox(None, 1).await.unwrap()[0];
+    assert_eq!((e.status, e.attempts), (OutboxStatus::Sent, 2));
 }

@@ -242,12 +242,39 @@ impl AlertState {
     }
 
     fn reminder_due(&self, policy: &AlertPolicy, now: DateTime<Utc>) -> bool {
-        let every = TimeDelta::from_std(policy.repeat_interval).unwrap_or(TimeDelta::MAX);
-        !policy.repeat_interval.is_zero()
-            && self
-                .last_notified_at
-                .is_some_and(|t| now.signed_duration_since(t) >= every)
+        next_reminder_at(self, policy).is_some_and(|at| now >= at)
     }
+}
+
+/// When the alert's next reminder falls due by its own `repeat_interval`: `repeat_interval` after
+/// receivers last heard about it. None when no reminder is pending: not firing, flapping (damped),
+/// never notified (shadow checks), or reminders off (`0s`).
+///
+/// The daemon also counts a notification of the alert's group as "heard about it" (every group
+/// notification carries all the group's firing alerts) and moves `last_notified_at` forward then,
+/// so the check's reminders and its routes' `repeat_interval` do not send two messages where one
+/// does.
+pub fn next_reminder_at(state: &AlertState, policy: &AlertPolicy) -> Option<DateTime<Utc>> {
+    if !state.is_firing() || state.flapping || policy.repeat_interval.is_zero() {
+        return None;
+    }
+    let every = TimeDelta::from_std(policy.repeat_interval).ok()?;
+    state.last_notified_at?.checked_add_signed(every)
+}
+
+/// The reminder due at `now` without a new result (the daemon asks periodically, so a check that
+/// runs rarely still reminds every `repeat_interval`): `Reminder`, recording that receivers were
+/// told, or nothing.
+pub fn remind(
+    state: &mut AlertState,
+    policy: &AlertPolicy,
+    now: DateTime<Utc>,
+) -> Option<Transition> {
+    if !state.reminder_due(policy, now) {
+        return None;
+    }
+    state.last_notified_at = Some(now);
+    Some(Transition::Reminder)
 }
 
 /// Stable identity of an alert: a hash of `labels` (pass the identifying ones: `alertname` and

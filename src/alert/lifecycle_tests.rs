@@ -240,6 +240,55 @@ fn a_firing_alert_is_repeated_every_repeat_interval() {
 }
 
 #[test]
+fn reminders_fall_due_without_new_results() {
+    let hourly = AlertPolicy {
+        repeat_interval: Duration::from_secs(3600),
+        ..policy(1, 1)
+    };
+    let (_, mut state) = play("replica-lag", &hourly, &[(0, Crit)]);
+    assert_eq!(next_reminder_at(&state, &hourly), Some(t(60)));
+    assert_eq!(remind(&mut state, &hourly, t(59)), None, "not yet due");
+    assert_eq!(remind(&mut state, &hourly, t(61)), Some(Reminder));
+    assert_eq!(state.last_notified_at, Some(t(61)), "the clock restarts");
+    assert_eq!(next_reminder_at(&state, &hourly), Some(t(121)));
+    assert_eq!(
+        remind(&mut state, &hourly, t(62)),
+        None,
+        "one reminder per interval"
+    );
+
+    let never = AlertPolicy {
+        repeat_interval: Duration::ZERO,
+        ..hourly.clone()
+    };
+    assert_eq!(
+        next_reminder_at(&state, &never),
+        None,
+        "0s turns reminders off"
+    );
+    assert_eq!(remind(&mut state, &never, t(600)), None);
+    state.flapping = true;
+    assert_eq!(
+        next_reminder_at(&state, &hourly),
+        None,
+        "a flapping alert is damped"
+    );
+    let (_, resolved) = play("replica-lag", &hourly, &[(0, Crit), (1, Good)]);
+    assert_eq!(
+        next_reminder_at(&resolved, &hourly),
+        None,
+        "only firing alerts remind"
+    );
+    let (_, shadow) = play("dark-launch", &hourly, &[(0, Crit)]);
+    assert!(shadow.is_firing());
+    assert_eq!(
+        next_reminder_at(&shadow, &hourly),
+        None,
+        "a shadow check's alert was never notified, so it never reminds"
+    );
+}
+
+#[test]
 fn a_flapping_check_is_notified_once_until_it_calms() {
     let damped = AlertPolicy {
         flap: FlapPolicy {

@@ -4,7 +4,9 @@
 //! and hands each to its receiver with a timeout:
 //! - accepted → `sent`;
 //! - a retryable failure (timeout, 5xx, 429, vendor rate-limit codes) → still `pending`, next
-//!   attempt after an exponential backoff with jitter (1 s, 2 s, 4 s … capped at 5 min);
+//!   attempt after an exponential backoff with jitter (1 s, 2 s, 4 s … capped at 5 min); for a
+//!   delivery made of several messages (WeCom) the parts already accepted are stored with it
+//!   and skipped by the retry, so none arrives twice;
 //! - a permanent failure (bad signature, bad token, other 4xx) → `dead`, with the receiver's reason.
 //!
 //! **Rate budgets.** Each receiver has token buckets (DingTalk and WeCom 20/min, Feishu 100/min
@@ -29,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use budget::{Budget, RateLimit};
 
+use super::notifier::Parts;
 use super::{ReceiverSpec, SendContext, SendError};
 use crate::store::{OutboxEntry, Store, StoreError};
 
@@ -317,6 +320,8 @@ impl OutboxSender {
             http: &self.http,
             timeout: self.config.send_timeout,
             now,
+            // A multi-message delivery resumes after the parts earlier attempts delivered.
+            parts: Parts::resume(entry.parts_done),
         };
         // The notifier applies the timeout to its requests; this one also bounds SMTP dialogues
         // and anything else that could hang.
@@ -343,7 +348,9 @@ impl OutboxSender {
                     .ok()
                     .and_then(|d| now.checked_add_signed(d))
                     .unwrap_or(DateTime::<Utc>::MAX_UTC);
-                self.store.mark_failed(entry.id, &why, next).await?;
+                self.store
+                    .mark_failed(entry.id, &why, next, ctx.parts.done())
+                    .await?;
                 tracing::info!(receiver = %entry.receiver, id = entry.id, "notification failed, retrying: {why}");
                 DeliveryResult::Retry
             }
@@ -443,6 +450,7 @@ fn digest_entry(id: i64, digest: crate::store::NewNotification, now: DateTime<Ut
         created_at: now,
         sent_at: None,
         folded_into: None,
+        parts_done: 0,
     }
 }
 

@@ -52,7 +52,8 @@ pub struct Route {
     #[serde(default, with = "crate::config::duration::option")]
     #[schemars(with = "Option<crate::config::duration::DurationSchema>")]
     pub group_interval: Option<Duration>,
-    /// How long before an unchanged, still-firing group is notified again (4h).
+    /// How long before an unchanged, still-firing group is notified again, whole (4h). A check's
+    /// own `alert.repeat_interval` may remind sooner; any notification of the group restarts both.
     #[serde(default, with = "crate::config::duration::option")]
     #[schemars(with = "Option<crate::config::duration::DurationSchema>")]
     pub repeat_interval: Option<Duration>,

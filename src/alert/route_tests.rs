@@ -190,6 +190,36 @@ fn durations_default_and_parse() {
 }
 
 #[test]
+fn repeat_interval_is_inherited_by_child_routes_unless_they_set_their_own() {
+    let tree: Route = yaml(
+        r#"
+receiver: r
+repeat_interval: 2h
+routes:
+  - matchers: ['team="db"']
+    routes:
+      - matchers: ['severity="critical"']
+        repeat_interval: 15m
+      - matchers: ['severity="warning"']
+"#,
+    );
+    let repeat = |severity: &str| {
+        tree.route(&labels(&[("team", "db"), ("severity", severity)]))[0]
+            .timings
+            .repeat_interval
+    };
+    assert_eq!(repeat("critical"), Duration::from_secs(15 * 60));
+    assert_eq!(
+        repeat("warning"),
+        Duration::from_secs(2 * 3600),
+        "from the root"
+    );
+    let top: Vec<Route> = yaml("- {receiver: r, repeat_interval: 45s}\n");
+    let m = &route_all(&top, &labels(&[("a", "1")]))[0];
+    assert_eq!(m.timings.repeat_interval, Duration::from_secs(45));
+}
+
+#[test]
 fn bad_matchers_and_unknown_fields_fail_to_load() {
     let node = parse_yaml("receiver: r\nmatchers: ['sev ~ \"x\"']\n").unwrap();
     let err = from_node::<Route>(&node, None).unwrap_err();

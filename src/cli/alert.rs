@@ -81,6 +81,7 @@ async fn test(name: &str, rules: PathBuf, external_url: &str, timeout: Duration)
         http: &http,
         timeout,
         now: Utc::now(),
+        parts: Default::default(),
     };
     match receiver
         .spec

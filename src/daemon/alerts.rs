@@ -1,8 +1,15 @@
 //! The daemon's alerting: each finished run's results move their alerts through the lifecycle
 //! (thresholds, reminders, flap damping); transitions are routed to receivers, muted by silences,
-//! maintenance windows and inhibition, grouped per (receiver, group), and written to the outbox in
-//! the SAME transaction as the alert states — so an alert cannot be lost between "it fired" and
-//! "we will tell someone". The outbox sender delivers them (retries, dead letters, rate budgets).
+//! maintenance windows and inhibition, grouped per (receiver, group) — every notification of a
+//! group carrying all of the group's firing alerts, as Alertmanager's do (see [`groups`]) — and
+//! written to the outbox in the SAME transaction as the alert states, so an alert cannot be lost
+//! between "it fired" and "we will tell someone". The outbox sender delivers them (retries, dead
+//! letters, rate budgets). Reminders are also sent without new results ([`reminder_loop`]), so a
+//! check that runs once a day still reminds every `repeat_interval`.
+
+mod groups;
+mod queue;
+mod repush;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -12,31 +19,17 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::alert::inhibit::inhibited;
-use crate::alert::lifecycle::{self, AlertState, Transition};
-use crate::alert::maintenance::in_maintenance;
+use self::groups::GroupId;
+use crate::alert::lifecycle::{self, AlertState};
 use crate::alert::matcher::Labels;
 use crate::alert::outbox::{OutboxObserver, OutboxSender, RateLimit, SenderConfig};
 use crate::alert::policy::AlertPolicy;
-use crate::alert::route::route_all;
-use crate::alert::silence::{Silence, silenced};
 use crate::alert::{Alert, AlertStatus, Notification};
 use crate::config::{Check, RuleSet};
 use crate::result::CheckResult;
-use crate::store::{NewNotification, Store, StoredSilence};
+use crate::store::{NewNotification, Store};
 
-/// (receiver, group key) of a notification.
-type GroupId = (String, String);
-/// The group's labels, its timing, and the alerts (with what happened to them) it will carry.
-type Group = (Labels, GroupTiming, Vec<(Alert, Transition)>);
-
-/// When a group's notifications may go out: the first after `wait`, later ones at least
-/// `interval` apart, so alerts arriving close together reach people as one message.
-#[derive(Clone, Copy, Debug, Default)]
-struct GroupTiming {
-    wait: std::time::Duration,
-    interval: std::time::Duration,
-}
+pub(super) use self::queue::reminder_loop;
 
 /// The outbox's outcomes, counted in the daemon's metrics.
 pub struct MetricsObserver(pub std::sync::Arc<super::state::DaemonState>);
@@ -58,10 +51,16 @@ pub struct Alerting {
     /// Wakes the sender after notifications were queued.
     sender_waker: Mutex<Option<Arc<Notify>>>,
     sender_stop: Mutex<Option<CancellationToken>>,
-    /// When each (receiver, group) last had a notification scheduled.
+    /// When each (receiver, group) last had a notification scheduled: the group's clock for
+    /// `group_interval` and its route's `repeat_interval`.
     group_slots: Mutex<HashMap<GroupId, DateTime<Utc>>>,
     /// The latest health score of each service, for the messages.
     scores: Mutex<HashMap<String, f64>>,
+    /// One pass at a time moves states and queues their notifications, so two passes cannot
+    /// both send a group's due repeat or tell different stories about one alert.
+    queueing: Mutex<()>,
+    /// Wakes the reminder loop when alerts changed, so a new alert's reminder is planned.
+    reminders_changed: Notify,
 }
 
 impl Alerting {
@@ -82,6 +81,8 @@ impl Alerting {
             sender_stop: Mutex::new(None),
             group_slots: Mutex::new(HashMap::new()),
             scores: Mutex::new(HashMap::new()),
+            queueing: Mutex::new(()),
+            reminders_changed: Notify::new(),
         })
     }
 
@@ -127,6 +128,7 @@ impl Alerting {
         now: DateTime<Utc>,
     ) {
         *self.scores.lock().await = scores.clone();
+        let _one_pass = self.queueing.lock().await;
         let mut changed = Vec::new();
         let mut transitions = Vec::new();
         {
@@ -140,14 +142,17 @@ impl Alerting {
                     ));
                     let (state, ts) =
                         lifecycle::observe(states.get(&id).cloned(), r, check, &policy, now);
-                    let notify: Vec<String> = check.common.notify.clone();
-                    transitions.extend(ts.into_iter().map(|t| (state.clone(), t, notify.clone())));
+                    transitions.extend(ts.into_iter().map(|t| (state.clone(), t)));
                     states.insert(id, state.clone());
                     changed.push(state);
                 }
             }
         }
-        self.queue(store, rules, changed, transitions, now).await;
+        if !transitions.is_empty() {
+            self.reminders_changed.notify_one();
+        }
+        self.queue(store, rules, changed, transitions, false, now)
+            .await;
     }
 
     /// Folds an evaluation of the health scores into the services' `score_low` alerts (only
@@ -161,6 +166,7 @@ impl Alerting {
         now: DateTime<Utc>,
     ) {
         let policy = AlertPolicy::default();
+        let _one_pass = self.queueing.lock().await;
         let mut changed = Vec::new();
         let mut transitions = Vec::new();
         {
@@ -186,218 +192,59 @@ impl Alerting {
                 if states.get(&id) == Some(&state) {
                     continue;
                 }
-                transitions.extend(ts.into_iter().map(|t| (state.clone(), t, Vec::new())));
+                transitions.extend(ts.into_iter().map(|t| (state.clone(), t)));
                 states.insert(id, state.clone());
                 changed.push(state);
             }
         }
+        if !transitions.is_empty() {
+            self.reminders_changed.notify_one();
+        }
         if !changed.is_empty() {
-            self.queue(store, rules, changed, transitions, now).await;
-        }
-    }
-
-    /// Alertmanager forgets a firing alert that is not pushed again before its `endsAt`
-    /// (`resolve_timeout`): every firing alert routed to an `alertmanager` receiver is pushed again.
-    /// Called periodically (more often than the receivers' `resolve_timeout`).
-    pub async fn repush_to_alertmanagers(
-        &self,
-        store: &Store,
-        rules: &RuleSet,
-        now: DateTime<Utc>,
-    ) {
-        let is_am = |name: &str| {
-            rules
-                .receivers
-                .get(name)
-                .is_some_and(|r| r.spec.kind() == "alertmanager")
-        };
-        if !rules.receivers.keys().any(|n| is_am(n)) {
-            return;
-        }
-        let silences = active_silences(store, now).await;
-        let firing_states: Vec<AlertState> = self
-            .states
-            .lock()
-            .await
-            .values()
-            .filter(|s| s.is_firing())
-            .cloned()
-            .collect();
-        let firing: Vec<Labels> = firing_states.iter().map(|s| s.labels.clone()).collect();
-        let slot = now.timestamp();
-        let mut notifications = Vec::new();
-        for state in &firing_states {
-            if muted(rules, &silences, &firing, &state.labels, now).is_some() {
-                continue;
-            }
-            let direct = state
-                .labels
-                .get("check")
-                .and_then(|c| rules.check(c))
-                .map(|c| c.common.notify.clone())
-                .unwrap_or_default();
-            let receivers = route_all(&rules.routes, &state.labels)
-                .into_iter()
-                .map(|m| (m.receiver, m.group_key, m.group_labels))
-                .chain(
-                    direct
-                        .into_iter()
-                        .map(|r| (r, format!("repush:{}", state.fingerprint), Labels::new())),
-                );
-            for (receiver, group_key, group_labels) in receivers.filter(|(r, _, _)| is_am(r)) {
-                let alert = lifecycle::to_alert(state, AlertStatus::Firing, &self.external_url);
-                let mut n = self.notification(
-                    receiver,
-                    group_key,
-                    group_labels,
-                    vec![(alert, Transition::Reminder)],
-                    now,
-                );
-                // One push per alert, receiver and second.
-                n.idempotency_key = hex::encode(
-                    &Sha256::digest(
-                        format!("repush/{}/{}/{slot}", n.receiver, state.fingerprint).as_bytes(),
-                    )[..16],
-                );
-                n.payload.idempotency_key.clone_from(&n.idempotency_key);
-                notifications.push(n);
-            }
-        }
-        if notifications.is_empty() {
-            return;
-        }
-        match store.save_alert_changes(&[], &notifications, now).await {
-            Ok(_) => {
-                if let Some(w) = self.sender_waker.lock().await.as_ref() {
-                    w.notify_one();
-                }
-            }
-            Err(e) => tracing::warn!("re-pushing firing alerts to Alertmanager failed: {e}"),
-        }
-    }
-
-    /// Routes, mutes and groups `transitions`, then saves `changed` states and the notifications
-    /// in one transaction.
-    async fn queue(
-        &self,
-        store: &Store,
-        rules: &RuleSet,
-        changed: Vec<AlertState>,
-        transitions: Vec<(AlertState, Transition, Vec<String>)>,
-        now: DateTime<Utc>,
-    ) {
-        let scores = self.scores.lock().await.clone();
-        let silences = active_silences(store, now).await;
-        let firing: Vec<Labels> = self
-            .states
-            .lock()
-            .await
-            .values()
-            .filter(|s| s.is_firing())
-            .map(|s| s.labels.clone())
-            .collect();
-        let mut groups: BTreeMap<GroupId, Group> = BTreeMap::new();
-        for (state, transition, direct) in transitions {
-            let labels = &state.labels;
-            if let Some(reason) = muted(rules, &silences, &firing, labels, now) {
-                tracing::info!("alert {} muted by {reason}", state.fingerprint);
-                continue;
-            }
-            let mut alert =
-                lifecycle::to_alert(&state, transition.status(&state), &self.external_url);
-            // The service's health score tells the reader how bad things are overall.
-            if let Some(score) = labels.get("service").and_then(|s| scores.get(s).copied())
-                && !alert.annotations.contains_key("score")
-            {
-                alert.annotations.insert(
-                    "score".into(),
-                    crate::result::format_number((score * 10.0).round() / 10.0),
-                );
-            }
-            for m in route_all(&rules.routes, labels) {
-                let timing = GroupTiming {
-                    wait: m.timings.group_wait,
-                    interval: m.timings.group_interval,
-                };
-                groups
-                    .entry((m.receiver, m.group_key))
-                    .or_insert_with(|| (m.group_labels, timing, Vec::new()))
-                    .2
-                    .push((alert.clone(), transition));
-            }
-            // `notify:` on a check goes out at once, grouped per check.
-            for receiver in direct {
-                let check = labels.get("check").cloned().unwrap_or_default();
-                let key = format!("notify:{receiver}/{{check=\"{check}\"}}");
-                let group_labels = Labels::from([("check".to_string(), check)]);
-                groups
-                    .entry((receiver, key))
-                    .or_insert_with(|| (group_labels, GroupTiming::default(), Vec::new()))
-                    .2
-                    .push((alert.clone(), transition));
-            }
-        }
-        let mut notifications = Vec::new();
-        for ((receiver, group_key), (group_labels, timing, alerts)) in groups {
-            let not_before = self
-                .slot(&(receiver.clone(), group_key.clone()), timing, now)
+            self.queue(store, rules, changed, transitions, false, now)
                 .await;
-            let mut n = self.notification(receiver, group_key, group_labels, alerts, now);
-            n.not_before = Some(not_before);
-            notifications.push(n);
-        }
-        let states: Vec<(String, serde_json::Value)> = changed
-            .iter()
-            .map(|s| {
-                (
-                    s.fingerprint.clone(),
-                    serde_json::to_value(s).unwrap_or_default(),
-                )
-            })
-            .collect();
-        let refs: Vec<(&str, &serde_json::Value)> =
-            states.iter().map(|(f, v)| (f.as_str(), v)).collect();
-        // A failed save is retried: the transitions must reach the outbox.
-        for attempt in 1.. {
-            match store.save_alert_changes(&refs, &notifications, now).await {
-                Ok(_) => break,
-                Err(e) if attempt < 30 => {
-                    tracing::error!(
-                        "saving alert changes failed (attempt {attempt}), retrying: {e}"
-                    );
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                }
-                Err(e) => {
-                    tracing::error!("saving alert changes failed for good: {e}");
-                    return;
-                }
-            }
-        }
-        if !notifications.is_empty()
-            && let Some(w) = self.sender_waker.lock().await.as_ref()
-        {
-            w.notify_one();
         }
     }
 
+    /// The alert a notification carries for `state`, with its service's health score (it tells
+    /// the reader how bad things are overall).
+    fn alert_of(
+        &self,
+        state: &AlertState,
+        status: AlertStatus,
+        scores: &HashMap<String, f64>,
+    ) -> Alert {
+        let mut alert = lifecycle::to_alert(state, status, &self.external_url);
+        if let Some(score) = state.labels.get("service").and_then(|s| scores.get(s))
+            && !alert.annotations.contains_key("score")
+        {
+            alert.annotations.insert(
+                "score".into(),
+                crate::result::format_number((score * 10.0).round() / 10.0),
+            );
+        }
+        alert
+    }
+
+    /// One notification of the group (`receiver`, `group_key`) carrying `alerts`, with an
+    /// idempotency key unique to this group, time and content.
     fn notification(
         &self,
         receiver: String,
         group_key: String,
         group_labels: Labels,
-        alerts: Vec<(Alert, Transition)>,
+        alerts: Vec<Alert>,
         now: DateTime<Utc>,
     ) -> NewNotification {
         let mut key = Sha256::new();
         key.update(receiver.as_bytes());
         key.update(group_key.as_bytes());
         key.update(now.timestamp_micros().to_le_bytes());
-        for (a, t) in &alerts {
+        for a in &alerts {
             key.update(a.fingerprint.as_bytes());
-            key.update(format!("{t:?}").as_bytes());
+            key.update(a.status.as_str().as_bytes());
         }
         let idempotency_key = hex::encode(key.finalize())[..32].to_string();
-        let alerts: Vec<Alert> = alerts.into_iter().map(|(a, _)| a).collect();
         let status = Notification::status_of(&alerts);
         let payload = Notification {
             receiver: receiver.clone(),
@@ -418,31 +265,6 @@ impl Alerting {
             not_before: None,
         }
     }
-
-    /// When the group's next notification may go out: `wait` after the first, then at least
-    /// `interval` after the previous one. Notifications of a group that fall due together are
-    /// folded into one by the sender.
-    async fn slot(
-        &self,
-        group: &GroupId,
-        timing: GroupTiming,
-        now: DateTime<Utc>,
-    ) -> DateTime<Utc> {
-        let mut slots = self.group_slots.lock().await;
-        let span = |d: std::time::Duration| {
-            chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero())
-        };
-        let at = match slots.get(group) {
-            // A notification of the group is still waiting: join it.
-            Some(last) if now <= *last => *last,
-            // The last one went out less than `interval` ago: the next waits for the interval.
-            Some(last) if now < *last + span(timing.interval) => *last + span(timing.interval),
-            // A new group, or a quiet one: wait `wait` for more alerts to join.
-            _ => now + span(timing.wait),
-        };
-        slots.insert(group.clone(), at);
-        at
-    }
 }
 
 /// The key/value pairs every map shares.
@@ -457,39 +279,4 @@ fn common<'a>(
         out.retain(|k, v| m.get(k) == Some(v));
     }
     out
-}
-
-/// Why an alert with `labels` stays quiet now, if it does.
-fn muted(
-    rules: &RuleSet,
-    silences: &[Silence],
-    firing: &[Labels],
-    labels: &Labels,
-    now: DateTime<Utc>,
-) -> Option<String> {
-    if let Some(id) = silenced(silences, labels, now) {
-        return Some(format!("silence {id}"));
-    }
-    if let Some(name) = in_maintenance(&rules.maintenance, labels, now) {
-        return Some(format!("maintenance window {name}"));
-    }
-    inhibited(&rules.inhibit_rules, labels, firing).then(|| "an inhibition rule".to_string())
-}
-
-/// Silences not yet ended, as matchers; a silence whose matchers no longer parse is ignored (logged).
-async fn active_silences(store: &Store, now: DateTime<Utc>) -> Vec<Silence> {
-    let stored = match store.list_silences(Some(now)).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot read silences: {e}");
-            return Vec::new();
-        }
-    };
-    stored.into_iter().filter_map(to_silence).collect()
-}
-
-fn to_silence(s: StoredSilence) -> Option<Silence> {
-    crate::alert::silence::from_stored(s)
-        .map_err(|e| tracing::warn!("{e}"))
-        .ok()
 }

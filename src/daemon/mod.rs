@@ -135,6 +135,7 @@ async fn start(args: DaemonArgs) -> Result<(), String> {
         args.repush_every,
         shutdown.clone(),
     ));
+    tokio::spawn(alerts::reminder_loop(daemon.clone(), shutdown.clone()));
     tokio::spawn(retention_loop(
         daemon.state.store.clone(),
         args.retention,

@@ -87,10 +87,14 @@ pub struct OutboxEntry {
     pub sent_at: Option<DateTime<Utc>>,
     /// The digest this notification was merged into (status `folded`).
     pub folded_into: Option<i64>,
+    /// For a delivery made of several messages (WeCom's Markdown + mentions): how many leading
+    /// parts earlier attempts delivered; the next attempt resumes after them.
+    #[serde(default)]
+    pub parts_done: u32,
 }
 
 const NOTIFICATION_COLUMNS: &str = "id, receiver, group_key, idempotency_key, payload, status, \
-     attempts, next_attempt_at, last_error, created_at, sent_at, folded_into";
+     attempts, next_attempt_at, last_error, created_at, sent_at, folded_into, parts_done";
 
 /// How each backend binds a timestamp (fixed-width text on SQLite, TIMESTAMPTZ on PostgreSQL).
 pub(super) trait BindTime: sqlx::Database {
@@ -204,6 +208,7 @@ struct EntryRow {
     created_at: DateTime<Utc>,
     sent_at: Option<DateTime<Utc>>,
     folded_into: Option<i64>,
+    parts_done: i32,
 }
 
 impl EntryRow {
@@ -227,6 +232,7 @@ impl EntryRow {
             created_at: self.created_at,
             sent_at: self.sent_at,
             folded_into: self.folded_into,
+            parts_done: u32::try_from(self.parts_done).unwrap_or(0),
         })
     }
 }
@@ -344,18 +350,27 @@ impl Store {
 
     /// Records that the receiver accepted notification `id`. False when it was not pending.
     pub async fn mark_sent(&self, id: i64, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        self.finish_attempt(id, "sent", None, at).await
+        self.finish_attempt(id, "sent", None, at, None).await
     }
 
-    /// Records a failed attempt worth retrying at `next_attempt_at`. False when it was not pending.
+    /// Records a failed attempt worth retrying at `next_attempt_at`, and how many leading parts
+    /// of a multi-message delivery are delivered so far (`parts_done`, 0 for single messages), so
+    /// the retry resumes after them. False when it was not pending.
     pub async fn mark_failed(
         &self,
         id: i64,
         error: &str,
         next_attempt_at: DateTime<Utc>,
+        parts_done: u32,
     ) -> Result<bool, StoreError> {
-        self.finish_attempt(id, "pending", Some(error), next_attempt_at)
-            .await
+        self.finish_attempt(
+            id,
+            "pending",
+            Some(error),
+            next_attempt_at,
+            Some(parts_done),
+        )
+        .await
     }
 
     /// Dead-letters notification `id` with the reason the receiver gave. False when it was not
@@ -366,19 +381,23 @@ impl Store {
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.finish_attempt(id, "dead", Some(reason), at).await
+        self.finish_attempt(id, "dead", Some(reason), at, None)
+            .await
     }
 
     /// Counts an attempt on a pending row and moves it to `status`: `sent` stamps `sent_at`,
     /// `pending` sets the next attempt, `dead` keeps `at` as the time it died (in
-    /// `next_attempt_at`). Errors are stored with registered secrets masked.
+    /// `next_attempt_at`); `parts_done`, when given, is stored too. Errors are stored with
+    /// registered secrets masked.
     async fn finish_attempt(
         &self,
         id: i64,
         status: &'static str,
         error: Option<&str>,
         at: DateTime<Utc>,
+        parts_done: Option<u32>,
     ) -> Result<bool, StoreError> {
+        let parts_done = parts_done.map(|p| i32::try_from(p).unwrap_or(i32::MAX));
         let error = error.map(|e| secrets::redact_owned(e.to_string()));
         let affected = on_pool!(self, |pool, Db| {
             let mut q = QueryBuilder::<Db>::new(
@@ -392,6 +411,9 @@ impl Store {
             } else {
                 q.push(", next_attempt_at = ")
                     .push_bind(<Db as BindTime>::time(at));
+            }
+            if let Some(parts) = parts_done {
+                q.push(", parts_done = ").push_bind(parts);
             }
             q.push(" WHERE status = 'pending' AND id = ").push_bind(id);
             q.build().execute(pool).await.map(|r| r.rows_affected())

@@ -75,6 +75,7 @@ pub fn context(http: &reqwest::Client, timeout: Duration) -> SendContext<'_> {
         http,
         timeout,
         now: at(3, 0, 0),
+        parts: Default::default(),
     }
 }
 

@@ -209,6 +209,7 @@ pub fn ctx(http: &reqwest::Client, now: DateTime<Utc>) -> SendContext<'_> {
         http,
         timeout: Duration::from_secs(10),
         now,
+        parts: Default::default(),
     }
 }
 

@@ -6,6 +6,7 @@
 //! failures go to the dead-letter list with the vendor's reason instead of being retried forever.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -87,6 +88,47 @@ pub struct SendContext<'a> {
     pub timeout: Duration,
     /// Now, as seen by the sender (signatures use it; tests fix it).
     pub now: chrono::DateTime<chrono::Utc>,
+    /// For deliveries made of several messages: what earlier attempts delivered, and where this
+    /// one reports its progress. Notifiers that send one message ignore it.
+    pub parts: Parts,
+}
+
+/// Progress of a delivery made of several messages (WeCom sends its @-mentions as a second
+/// message after the Markdown one). A retry must not send again what an earlier attempt
+/// delivered, so the notifier skips the parts [`Parts::is_done`] reports and records each part it
+/// delivers; the outbox stores [`Parts::done`] with a failed attempt and resumes from it.
+#[derive(Debug, Default)]
+pub struct Parts {
+    /// Parts delivered by earlier attempts.
+    before: u32,
+    /// Parts delivered so far, by earlier attempts and this one.
+    done: AtomicU32,
+}
+
+impl Parts {
+    /// An attempt resuming after the first `done` parts (0: a fresh delivery).
+    pub fn resume(done: u32) -> Parts {
+        Parts {
+            before: done,
+            done: AtomicU32::new(done),
+        }
+    }
+
+    /// Whether part `index` (0-based) was delivered by an earlier attempt and must be skipped.
+    pub fn is_done(&self, index: u32) -> bool {
+        index < self.before
+    }
+
+    /// Records that part `index` (0-based) was delivered: parts 0..=index are not sent again.
+    pub fn delivered(&self, index: u32) {
+        self.done
+            .fetch_max(index.saturating_add(1), Ordering::SeqCst);
+    }
+
+    /// How many leading parts are delivered, by earlier attempts and this one.
+    pub fn done(&self) -> u32 {
+        self.done.load(Ordering::SeqCst)
+    }
 }
 
 /// A receiver kind's own fields and its way of delivering.

@@ -1,9 +1,10 @@
 //! `kind: wecom`: a WeCom (企业微信) group robot, sent a Markdown message of at most 4096 bytes.
 //!
 //! WeCom Markdown cannot @-mention by mobile number, so `mentioned_mobile_list` is delivered as a
-//! short text message (the title) right after the Markdown one. WeCom answers HTTP 200 even when
-//! it rejects a message: `errcode` 0 is success, 45009 ("api freq out of limit"), 45033 and -1
-//! ("system busy") are worth retrying, anything else (93000 invalid webhook url, 40058 bad
+//! short text message (the title) right after the Markdown one; when only that second message
+//! fails, the retry sends only it (the outbox keeps the delivered parts). WeCom answers HTTP 200
+//! even when it rejects a message: `errcode` 0 is success, 45009 ("api freq out of limit"), 45033
+//! and -1 ("system busy") are worth retrying, anything else (93000 invalid webhook url, 40058 bad
 //! parameter, …) is permanent.
 
 use schemars::JsonSchema;
@@ -110,27 +111,40 @@ impl Notifier for WeCom {
         chat::check_template(issues, self.template.as_deref());
     }
 
+    /// Part 0 is the Markdown message, part 1 the mention text (when there are mobiles). A part
+    /// an earlier attempt delivered is skipped, so a retry after a failed mention does not post
+    /// the Markdown again; each delivered part is reported to `ctx.parts`.
     async fn send(&self, n: &Notification, ctx: &SendContext<'_>) -> Result<(), SendError> {
         let url = self
             .endpoint()
             .map_err(|e| SendError::Permanent(format!("wecom: {e}")))?;
         let host = chat::host_of(&url);
-        let markdown = self
-            .markdown_message(n)
-            .map_err(|e| SendError::Permanent(format!("wecom ({host}): {e}")))?;
-        let reply = chat::post_json(ctx.http, ctx.timeout, "wecom", url.clone(), &markdown).await?;
-        chat::judge("wecom", &url, &reply, &CODES)?;
-        if self.mentioned_mobile_list.is_empty() {
+        if !ctx.parts.is_done(MARKDOWN_PART) {
+            let markdown = self
+                .markdown_message(n)
+                .map_err(|e| SendError::Permanent(format!("wecom ({host}): {e}")))?;
+            post(ctx, &url, &markdown).await?;
+            ctx.parts.delivered(MARKDOWN_PART);
+        }
+        if self.mentioned_mobile_list.is_empty() || ctx.parts.is_done(MENTION_PART) {
             return Ok(());
         }
-        let reply = chat::post_json(
-            ctx.http,
-            ctx.timeout,
-            "wecom",
-            url.clone(),
-            &self.mention_message(n),
-        )
-        .await?;
-        chat::judge("wecom", &url, &reply, &CODES)
+        post(ctx, &url, &self.mention_message(n)).await?;
+        ctx.parts.delivered(MENTION_PART);
+        Ok(())
     }
+}
+
+/// The parts of a delivery (see [`SendContext::parts`]).
+const MARKDOWN_PART: u32 = 0;
+const MENTION_PART: u32 = 1;
+
+/// Posts one message and judges WeCom's answer.
+async fn post(
+    ctx: &SendContext<'_>,
+    url: &reqwest::Url,
+    message: &serde_json::Value,
+) -> Result<(), SendError> {
+    let reply = chat::post_json(ctx.http, ctx.timeout, "wecom", url.clone(), message).await?;
+    chat::judge("wecom", url, &reply, &CODES)
 }

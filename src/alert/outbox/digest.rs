@@ -142,6 +142,7 @@ mod tests {
             created_at: t0(),
             sent_at: None,
             folded_into: None,
+            parts_done: 0,
         }
     }
 
