@@ -115,3 +115,29 @@ fn demo_with_an_unusable_store_is_a_usage_error() {
     assert!(stderr.contains("cannot open the store"), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("caught:"));
 }
+
+/// `patrol demo drill`: a node of the built-in SSE cluster is killed and restarted; the drill
+/// passes with nothing lost, and its run is stored.
+#[test]
+fn demo_drill_kills_a_node_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("drill-store.db").display());
+    let (stdout, stderr) = common::output_ok(
+        Command::new(common::patrol_bin())
+            .args(["demo", "drill", "--subscribers", "50", "--store", &store])
+            .env("NO_COLOR", "1"),
+    );
+    assert!(
+        stdout.contains("drill demo-sse-node-crash: PASSED"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("PASS lost"), "{stdout}");
+    assert!(stderr.contains("injected fault #1"), "{stderr}");
+    assert!(stderr.contains("reverted fault #1"), "{stderr}");
+    let runs = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = patrol::store::Store::open(&store).await.unwrap();
+        store.recent_drill_runs(None, 10).await.unwrap()
+    });
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "passed");
+}

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use patrol::config::{Diagnostic, load_with_env};
+use patrol::config::Diagnostic;
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/malformed");
 
@@ -70,10 +70,8 @@ fn expectations(entry: &Path) -> Vec<Expected> {
 
 fn diagnostics(entry: &Path) -> Vec<Diagnostic> {
     let env: BTreeMap<String, String> = BTreeMap::new();
-    match load_with_env(&[entry.to_path_buf()], &env) {
-        Ok(_) => Vec::new(),
-        Err(d) => d,
-    }
+    // Rule files and drill files, as `patrol validate` checks them.
+    patrol::chaos::drill::validate_paths(&[entry.to_path_buf()], None, &env).problems
 }
 
 #[test]

@@ -11,6 +11,7 @@
 mod report;
 mod server;
 mod sides;
+mod sse;
 mod usage;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +43,9 @@ pub enum BenchCommand {
     /// One side of `bench schedule` in its own process (started by `bench schedule`).
     #[command(hide = true)]
     ScheduleSide(SideArgs),
+    /// Hold N SSE subscribers with the drill swarm and with a Node.js `eventsource` swarm;
+    /// report subscribers held, memory per subscriber and events/s.
+    Sse(sse::SseBenchArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -87,6 +91,7 @@ pub async fn run(args: BenchArgs) -> u8 {
     match args.which {
         BenchCommand::Schedule(a) => schedule(a).await,
         BenchCommand::ScheduleSide(a) => side_process(a).await,
+        BenchCommand::Sse(a) => sse::run(a).await,
     }
 }
 

@@ -101,6 +101,7 @@ async fn start(args: DaemonArgs) -> Result<(), String> {
         format!("{} problem(s) in the rules; not starting", problems.len())
     })?;
     let store = Store::open(&args.store).await.map_err(|e| e.to_string())?;
+    recover_drill_faults(&store, &rules).await;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -154,6 +155,26 @@ async fn start(args: DaemonArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// A drill killed with -9 may have left faults injected (a paused process, a Redis pause): the
+/// daemon reverts whatever the fault journal still holds as active before it starts inspecting,
+/// so the inspection does not measure a leftover fault. Faults of a drill that is still running
+/// (in another process) are left to it.
+async fn recover_drill_faults(store: &Store, rules: &config::RuleSet) {
+    let ctx = crate::chaos::fault::FaultContext {
+        rules: Arc::new(rules.clone()),
+        proxies: Default::default(),
+        base_dir: std::env::current_dir().unwrap_or_default(),
+    };
+    match crate::chaos::fault::recover(store, &ctx).await {
+        Ok(outcomes) => {
+            for o in outcomes {
+                tracing::warn!("fault left active by a drill: {o}");
+            }
+        }
+        Err(e) => tracing::error!("cannot read the fault journal to revert leftover faults: {e}"),
+    }
+}
+
 /// Builds the daemon: cached baselines and check states, the writer, the scheduler.
 async fn assemble(
     args: &DaemonArgs,
@@ -169,6 +190,9 @@ async fn assemble(
     let alerting = alerts::Alerting::load(&store, external_url).await?;
     let names: Vec<String> = rules.checks.iter().map(|c| c.name().to_string()).collect();
     let baselines = store.baselines(&names).await.map_err(|e| e.to_string())?;
+    let memories = crate::engine::load_memories(&store, &rules.checks)
+        .await
+        .map_err(|e| e.to_string())?;
     let check_states = store.check_states().await.map_err(|e| e.to_string())?;
     let last_runs = store.job_last_runs().await.map_err(|e| e.to_string())?;
     let rules = Arc::new(rules);
@@ -190,6 +214,7 @@ async fn assemble(
             limits: Limits::new(args.concurrency, args.per_target),
             writer,
             baselines: Mutex::new(baselines),
+            memories: Mutex::new(memories),
             check_states: Mutex::new(check_states),
             scheduler: std::sync::OnceLock::new(),
             reload_lock: Mutex::new(()),

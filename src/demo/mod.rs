@@ -6,10 +6,12 @@
 //! Nothing is simulated on the measuring side: every round is a real `run_checks` with real HTTP
 //! requests and SQL queries, stored like any `patrol run`.
 
+pub mod drill;
 mod orders_db;
 mod report;
 mod rules;
 mod service;
+pub mod sse_cluster;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

@@ -66,6 +66,32 @@ pub(super) fn collect_checks(
     checks
 }
 
+/// A check written outside a rule file (a drill's inline steady-state check): parsed and validated
+/// like a rule file's check, its `target` resolved among the targets of `rules`.
+pub fn parse_inline_check(
+    file: &std::path::Path,
+    node: &Node,
+    rules: &crate::config::RuleSet,
+) -> Result<Check, Vec<Diagnostic>> {
+    let doc = RuleDoc {
+        file: file.to_path_buf(),
+        root: Node::null(node.loc),
+    };
+    let targets: TargetMap = rules
+        .targets
+        .iter()
+        .map(|(name, t)| {
+            let origin = t.origin.clone().unwrap_or_else(|| doc.origin(node.loc));
+            (name.clone(), (t.clone(), origin))
+        })
+        .collect();
+    let mut diags = Vec::new();
+    match parse_check(&doc, node, &targets, &mut diags) {
+        Some(check) if diags.is_empty() => Ok(check),
+        _ => Err(diags),
+    }
+}
+
 fn doc_defaults<'a>(doc: &'a RuleDoc, diags: &mut Vec<Diagnostic>) -> Option<&'a Node> {
     let node = doc.section("defaults")?;
     if node.as_map().is_none() {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use self::checks::collect_checks;
+pub use self::checks::parse_inline_check;
 pub use self::receivers::Receiver;
 use self::receivers::{check_notify_targets, collect_receivers};
 use self::sections::{
