@@ -4,10 +4,12 @@
 //! learns what is normal, `engine` runs checks and judges results, `store` keeps them, `cli` is the
 //! command line.
 
+pub mod actions;
 pub mod alert;
 pub mod api;
 pub mod baseline;
 pub mod bench;
+pub mod chaos;
 pub mod cli;
 pub mod condition;
 pub mod config;
@@ -19,6 +21,7 @@ pub mod result;
 pub mod schedule;
 pub mod score;
 pub mod secrets;
+pub mod sse;
 pub mod store;
 pub mod tls;
 

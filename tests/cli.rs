@@ -370,7 +370,8 @@ fn schema_describes_every_kind() {
         .iter()
         .map(|v| v["properties"]["kind"]["const"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["http", "sql", "redis", "tcp", "tls", "dns"]);
+    assert_eq!(kinds, patrol::probe::ProbeSpec::KINDS);
+    assert!(kinds.contains(&"kubernetes"), "{kinds:?}");
 }
 
 #[test]

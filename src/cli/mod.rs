@@ -2,6 +2,7 @@
 //! failed, 2 invalid input or usage.
 
 mod alert;
+pub mod drill;
 pub(crate) mod output;
 mod run;
 mod silence;
@@ -50,6 +51,11 @@ pub enum Command {
     Daemon(crate::daemon::DaemonArgs),
     /// Silences in the store: `patrol silence add | list | expire`.
     Silence(silence::SilenceArgs),
+    /// Run a chaos drill: steady state, workload, faults on a timeline, verify, report.
+    Drill(drill::DrillArgs),
+    /// The built-in stress child of `stress` faults (started by drills, bounded by `--seconds`).
+    #[command(name = "__stress", hide = true)]
+    Stress(crate::chaos::fault::stress_child::StressArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -111,6 +117,29 @@ pub struct DemoArgs {
     /// Rounds of normal traffic before the anomaly.
     #[arg(long, default_value_t = 25)]
     pub rounds: u32,
+    #[command(subcommand)]
+    pub part: Option<DemoPart>,
+}
+
+/// Parts of the demo run on their own.
+#[derive(Subcommand, Debug)]
+pub enum DemoPart {
+    /// A short chaos drill against a built-in 3-node SSE cluster: a node killed and restarted,
+    /// subscribers resuming with Last-Event-ID, the report printed.
+    Drill(DemoDrillArgs),
+    /// One node of the demo SSE cluster (started by the cluster and by drills).
+    #[command(hide = true)]
+    SseNode(crate::demo::sse_cluster::SseNodeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DemoDrillArgs {
+    /// SSE subscribers listening through the fault proxy.
+    #[arg(long, default_value_t = 200)]
+    pub subscribers: u32,
+    /// Where the fault journal and the drill run are kept (default: a temporary SQLite file).
+    #[arg(long)]
+    pub store: Option<String>,
 }
 
 fn parse_tag(s: &str) -> Result<(String, String), String> {
@@ -161,11 +190,17 @@ async fn dispatch(command: Command) -> u8 {
             );
             EXIT_OK
         }
-        Command::Demo(a) => crate::demo::run(a).await,
+        Command::Demo(mut a) => match a.part.take() {
+            Some(DemoPart::SseNode(node)) => crate::demo::sse_cluster::run_node(node).await,
+            Some(DemoPart::Drill(d)) => crate::demo::drill::run(d).await,
+            None => crate::demo::run(a).await,
+        },
         Command::Bench(a) => crate::bench::run(a).await,
         Command::Alert(a) => alert::alert(a).await,
         Command::Daemon(a) => crate::daemon::run(a).await,
         Command::Silence(a) => silence::silence(a).await,
+        Command::Drill(a) => drill::drill(a).await,
+        Command::Stress(a) => crate::chaos::fault::stress_child::run(&a),
     }
 }
 

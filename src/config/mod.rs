@@ -16,11 +16,14 @@ mod target;
 
 pub use de::{DeError, from_node, struct_fields};
 pub use issues::{Diagnostic, Issues};
-pub use load::{Receiver, RuleSet, load, load_with_env};
+pub use load::{Receiver, RuleSet, load, load_with_env, parse_inline_check};
 pub use model::{Check, CheckCommon, Mode, Origin, Severity};
 pub use node::{Loc, Node, NodeValue, PathSeg, parse_yaml, path_text};
 pub use revision::Revision;
 pub use service::{Component, LowScore, ScoreModel, ServiceConfig};
 pub use subst::{Env, ProcessEnv, Substituter};
 pub use suite::{Selection, Suite};
-pub use target::{HttpTarget, RedisTarget, SqlTarget, Target, TargetSpec, TcpTarget, TlsOptions};
+pub use target::{
+    HttpTarget, KubernetesTarget, RedisTarget, SqlTarget, Target, TargetSpec, TcpTarget,
+    TlsOptions, check_namespace_name,
+};

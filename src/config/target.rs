@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::de::{DeError, from_node, struct_fields};
 use super::node::Node;
 
+mod kubernetes;
+pub use kubernetes::{KubernetesTarget, check_namespace_name};
+
 /// TLS settings for HTTPS targets.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -105,15 +108,23 @@ targets! {
     "sqlite" => Sqlite(SqlTarget),
     "redis" => Redis(RedisTarget),
     "tcp" => Tcp(TcpTarget),
+    "kubernetes" => Kubernetes(KubernetesTarget),
 }
 
 impl TargetSpec {
+    /// Problems beyond types (fields that exclude each other, malformed names), by field.
+    pub fn validate(&self, issues: &mut super::Issues) {
+        if let TargetSpec::Kubernetes(t) = self {
+            t.validate(issues);
+        }
+    }
+
     /// The URL of a target that has one (http, sql, redis).
     pub fn url(&self) -> Option<&str> {
         match self {
             TargetSpec::Http(t) => Some(&t.url),
             TargetSpec::Redis(t) => Some(&t.url),
-            TargetSpec::Tcp(_) => None,
+            TargetSpec::Tcp(_) | TargetSpec::Kubernetes(_) => None,
             sql => sql.sql_url(),
         }
     }

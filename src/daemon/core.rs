@@ -15,11 +15,11 @@ use super::state::{Control, DaemonState, ReloadOutcome, RunRequest};
 use super::writer::{Finished, Writer};
 use crate::baseline::EwmaState;
 use crate::config::{Check, RuleSet};
-use crate::engine::{Limits, execute_check};
+use crate::engine::{Limits, execute_check_remembering, memory_of, remembered};
 use crate::result::{CheckResult, RunRecord, StatusCounts};
 use crate::schedule::{JobKey, JobRunner, SchedulerHandle};
 use crate::score::CheckState;
-use crate::store::{BaselineKey, NewEvent};
+use crate::store::{BaselineKey, NewEvent, ProbeMemory};
 
 pub struct Daemon {
     pub state: Arc<DaemonState>,
@@ -30,6 +30,9 @@ pub struct Daemon {
     /// Learned baselines of every series, loaded at start and kept current: a check never waits
     /// for the store to read its baseline.
     pub baselines: Mutex<HashMap<BaselineKey, EwmaState>>,
+    /// Probe memories of the checks that keep one (by check), loaded at start and kept current
+    /// like the baselines.
+    pub memories: Mutex<HashMap<String, ProbeMemory>>,
     /// Latest state of every check (status, failing since, value) for the health scores.
     pub check_states: Mutex<HashMap<String, CheckState>>,
     pub scheduler: std::sync::OnceLock<SchedulerHandle>,
@@ -80,7 +83,9 @@ impl Daemon {
             tasks.spawn(async move {
                 let _permits = me.limits.acquire(&check).await;
                 let series = me.series_baselines(check.name()).await;
-                let judged = execute_check(&check, &series, &run_id, &revision).await;
+                let memory = me.previous_memory(&check).await;
+                let judged =
+                    execute_check_remembering(&check, &series, memory, &run_id, &revision).await;
                 (index, check, judged)
             });
         }
@@ -95,7 +100,13 @@ impl Daemon {
         let mut results = Vec::new();
         let mut updates = Vec::new();
         let mut by_check = Vec::new();
+        let mut memories = Vec::new();
         for (_, check, judged) in finished {
+            memories.extend(
+                judged
+                    .memory
+                    .map(|state| memory_of(&check, state, Utc::now())),
+            );
             for (series, state) in judged.baselines {
                 updates.push((
                     BaselineKey {
@@ -124,6 +135,7 @@ impl Daemon {
             .observe_run(&self.state.store, &rules, &by_check, &scores, Utc::now())
             .await;
         self.learn(&updates).await;
+        self.remember(&memories).await;
         self.fold_states(&results).await;
         let run = RunRecord {
             id: run_id,
@@ -139,6 +151,7 @@ impl Daemon {
                 run,
                 results: results.clone(),
                 baselines: updates,
+                memories,
                 events,
                 job_start,
             })
@@ -158,6 +171,21 @@ impl Daemon {
         let mut map = self.baselines.lock().await;
         for (k, v) in updates {
             map.insert(k.clone(), v.clone());
+        }
+    }
+
+    /// The memory `check`'s probe left last time, if it keeps one and still measures alike.
+    async fn previous_memory(&self, check: &Check) -> Option<serde_json::Value> {
+        if !check.probe.remembers() {
+            return None;
+        }
+        remembered(&*self.memories.lock().await, check).cloned()
+    }
+
+    async fn remember(&self, memories: &[ProbeMemory]) {
+        let mut map = self.memories.lock().await;
+        for m in memories {
+            map.insert(m.check.clone(), m.clone());
         }
     }
 

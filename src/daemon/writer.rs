@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::events::EventBus;
 use crate::baseline::EwmaState;
 use crate::result::{CheckResult, RunRecord};
-use crate::store::{BaselineKey, NewEvent, Store};
+use crate::store::{BaselineKey, NewEvent, ProbeMemory, Store};
 
 /// How long results may wait to be batched.
 const BATCH_WINDOW: Duration = Duration::from_millis(200);
@@ -27,6 +27,8 @@ pub struct Finished {
     pub run: RunRecord,
     pub results: Vec<CheckResult>,
     pub baselines: Vec<(BaselineKey, EwmaState)>,
+    /// What the probes of checks that remember left for their next run.
+    pub memories: Vec<ProbeMemory>,
     pub events: Vec<NewEvent>,
     /// `(job, planned, started)` of a cron job or suite, for catch-up after a restart.
     pub job_start: Option<(String, DateTime<Utc>, DateTime<Utc>)>,
@@ -114,13 +116,20 @@ async fn commit(store: &Store, bus: &EventBus, batch: Vec<Finished>) {
         .iter()
         .flat_map(|f| f.baselines.iter().cloned())
         .collect();
+    let memories: Vec<ProbeMemory> = batch
+        .iter()
+        .flat_map(|f| f.memories.iter().cloned())
+        .collect();
     let events: Vec<NewEvent> = batch
         .iter()
         .flat_map(|f| f.events.iter().cloned())
         .collect();
     let mut attempt = 0u32;
     loop {
-        match store.save_runs(&runs, &baselines, &events).await {
+        match store
+            .save_runs_with_memory(&runs, &baselines, &memories, &events)
+            .await
+        {
             Ok(stored) => {
                 bus.announce(&stored);
                 break;

@@ -11,11 +11,13 @@ use crate::probe::{Measurement, ProbeError, Sample};
 use crate::result::{CheckResult, Status, Value};
 use crate::secrets::redact_owned;
 
-/// Results of one check run and the baselines it updated (series → state).
+/// Results of one check run, the baselines it updated (series → state) and what its probe left
+/// in its memory for the next run (see [`crate::probe::memory`]).
 #[derive(Debug, Default)]
 pub struct Judged {
     pub results: Vec<CheckResult>,
     pub baselines: Vec<(String, EwmaState)>,
+    pub memory: Option<serde_json::Value>,
 }
 
 /// Facts about the run that every result carries.
@@ -91,6 +93,7 @@ fn without_value(
             None,
         )],
         baselines: Vec::new(),
+        memory: None,
     }
 }
 

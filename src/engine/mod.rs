@@ -1,5 +1,5 @@
 //! Running checks: concurrency limits, timeouts, judging measurements against conditions and
-//! baselines, and committing a run's results and baseline updates together.
+//! baselines, and committing a run's results, baseline updates and probe memories together.
 
 mod judge;
 mod limits;
@@ -7,4 +7,7 @@ mod run;
 
 pub use judge::{Judged, RunFacts, judge};
 pub use limits::{Limits, Permits};
-pub use run::{CheckDoneHook, RunOptions, RunOutcome, execute_check, run_checks, select_checks};
+pub use run::{
+    CheckDoneHook, RunOptions, RunOutcome, execute_check, execute_check_remembering, load_memories,
+    memory_of, remembered, run_checks, select_checks,
+};

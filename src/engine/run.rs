@@ -1,6 +1,6 @@
 //! One run of a set of checks: every check concurrently within a global limit and a per-target
 //! limit (a database is never hit by more than `per_target` queries at once), each bounded by its
-//! timeout; then results and baseline updates are committed in one transaction.
+//! timeout; then results, baseline updates and probe memories are committed in one transaction.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,9 +13,10 @@ use super::judge::{Judged, RunFacts, judge};
 use super::limits::Limits;
 use crate::baseline::EwmaState;
 use crate::config::{Check, RuleSet};
+use crate::probe::memory::Memory;
 use crate::probe::{ProbeContext, ProbeError};
 use crate::result::{CheckResult, RunRecord, StatusCounts};
-use crate::store::{BaselineKey, Store, StoreError};
+use crate::store::{BaselineKey, ProbeMemory, Store, StoreError};
 
 /// Called with the results of each check as it finishes.
 pub type CheckDoneHook = Arc<dyn Fn(&[CheckResult]) + Send + Sync>;
@@ -89,9 +90,11 @@ pub async fn run_checks(
     let started_at = Utc::now();
     let names: Vec<String> = checks.iter().map(|c| c.name().to_string()).collect();
     let stored = store.baselines(&names).await?;
+    let memories = load_memories(store, checks).await?;
     let mut tasks = JoinSet::new();
     for (index, check) in checks.iter().enumerate() {
         let series_state = baselines_of(&stored, check.name());
+        let memory = remembered(&memories, check).cloned();
         let (check, limits, run_id, revision, progress) = (
             check.clone(),
             opts.limits.clone(),
@@ -101,7 +104,8 @@ pub async fn run_checks(
         );
         tasks.spawn(async move {
             let _permits = limits.acquire(&check).await;
-            let judged = execute_check(&check, &series_state, &run_id, &revision).await;
+            let judged =
+                execute_check_remembering(&check, &series_state, memory, &run_id, &revision).await;
             if let Some(p) = progress {
                 p(&judged.results);
             }
@@ -117,9 +121,15 @@ pub async fn run_checks(
     }
     let mut results = Vec::new();
     let mut updates = Vec::new();
+    let mut remembered = Vec::new();
     for (check, judged) in checks.iter().zip(by_index) {
         let judged = judged.unwrap_or_else(|| panicked(check, &run_id, &revision));
         results.extend(judged.results);
+        remembered.extend(
+            judged
+                .memory
+                .map(|state| memory_of(check, state, Utc::now())),
+        );
         updates.extend(judged.baselines.into_iter().map(|(series, state)| {
             (
                 BaselineKey {
@@ -138,8 +148,50 @@ pub async fn run_checks(
         trigger: opts.trigger.clone(),
         counts: StatusCounts::tally(&results),
     };
-    store.save_run(&run, &results, &updates).await?;
+    store
+        .save_run_with_memory(&run, &results, &updates, &remembered)
+        .await?;
     Ok(RunOutcome { run, results })
+}
+
+/// The stored memories of the checks that keep one; no query when none does.
+pub async fn load_memories(
+    store: &Store,
+    checks: &[Arc<Check>],
+) -> Result<HashMap<String, ProbeMemory>, StoreError> {
+    let names: Vec<String> = checks
+        .iter()
+        .filter(|c| c.probe.remembers())
+        .map(|c| c.name().to_string())
+        .collect();
+    if names.is_empty() {
+        return Ok(HashMap::new());
+    }
+    store.probe_memories(&names).await
+}
+
+/// What `check`'s probe remembered, if the check still measures as it did then.
+pub fn remembered<'a>(
+    memories: &'a HashMap<String, ProbeMemory>,
+    check: &Check,
+) -> Option<&'a serde_json::Value> {
+    memories
+        .get(check.name())?
+        .state_for(&check.measure_fingerprint)
+}
+
+/// `state`, remembered by `check` as it measures now.
+pub fn memory_of(
+    check: &Check,
+    state: serde_json::Value,
+    at: chrono::DateTime<Utc>,
+) -> ProbeMemory {
+    ProbeMemory {
+        check: check.name().to_string(),
+        fingerprint: check.measure_fingerprint.clone(),
+        state,
+        updated_at: at,
+    }
 }
 
 fn baselines_of(
@@ -154,17 +206,36 @@ fn baselines_of(
 }
 
 /// Measures one check (bounded by its timeout) and judges the outcome against `baselines`
-/// (its stored state per series). The caller holds the concurrency permits.
+/// (its stored state per series), keeping no probe memory: a check that remembers (see
+/// [`crate::probe::Probe::remembers`]) starts afresh. The caller holds the concurrency permits.
 pub async fn execute_check(
     check: &Check,
     baselines: &HashMap<String, EwmaState>,
     run_id: &str,
     revision: &str,
 ) -> Judged {
+    execute_check_remembering(check, baselines, None, run_id, revision).await
+}
+
+/// [`execute_check`] with the probe memory the check's previous run left (`None`: nothing to go
+/// on). What the probe leaves for the next run is in [`Judged::memory`]; a check that does not
+/// remember is given no memory, whatever is passed.
+pub async fn execute_check_remembering(
+    check: &Check,
+    baselines: &HashMap<String, EwmaState>,
+    memory: Option<serde_json::Value>,
+    run_id: &str,
+    revision: &str,
+) -> Judged {
     let started_at = Utc::now();
     let t0 = Instant::now();
     let timeout = check.common.timeout;
-    let ctx = ProbeContext { check, timeout };
+    let memory = Memory::new(memory.filter(|_| check.probe.remembers()));
+    let ctx = ProbeContext {
+        check,
+        timeout,
+        memory: &memory,
+    };
     let outcome = match tokio::time::timeout(timeout, check.probe.measure(&ctx)).await {
         Ok(r) => r,
         Err(_) => Err(ProbeError::new(format!(
@@ -178,7 +249,9 @@ pub async fn execute_check(
         started_at,
         duration_ms: t0.elapsed().as_secs_f64() * 1000.0,
     };
-    judge(check, outcome, baselines, &facts)
+    let mut judged = judge(check, outcome, baselines, &facts);
+    judged.memory = memory.into_remembered();
+    judged
 }
 
 /// A probe that panicked still yields a result: patrol never drops a check silently.

@@ -12,6 +12,8 @@ use crate::result::Value;
 
 pub mod dns;
 pub mod http;
+pub mod kubernetes;
+pub mod memory;
 pub mod redis;
 pub mod sql;
 pub mod tcp;
@@ -82,6 +84,9 @@ impl<E: std::error::Error> From<E> for ProbeError {
 pub struct ProbeContext<'a> {
     pub check: &'a Check,
     pub timeout: Duration,
+    /// What the check's previous run left, and where this run leaves its own (probes whose
+    /// [`Probe::remembers`] is false get an empty one).
+    pub memory: &'a memory::Memory,
 }
 
 impl ProbeContext<'_> {
@@ -100,6 +105,12 @@ pub trait Probe:
     /// Problems beyond types (conditions, regexes, JSONPath, write commands), by path relative
     /// to the check's mapping.
     fn validate(&self, _check: &CheckCommon, _issues: &mut Issues) {}
+
+    /// Whether this check keeps a [`memory::Memory`] between runs (the engine then reads and
+    /// stores it; other checks pay nothing for the feature).
+    fn remembers(&self) -> bool {
+        false
+    }
 
     /// Measures once. The runner enforces the check's timeout around this as well.
     fn measure(
@@ -158,6 +169,13 @@ macro_rules! probes {
                 }
             }
 
+            /// Whether the check keeps a memory between runs (see [`Probe::remembers`]).
+            pub fn remembers(&self) -> bool {
+                match self {
+                    $(ProbeSpec::$variant(p) => p.remembers(),)*
+                }
+            }
+
             pub async fn measure(&self, ctx: &ProbeContext<'_>) -> Result<Measurement, ProbeError> {
                 match self {
                     $(ProbeSpec::$variant(p) => p.measure(ctx).await,)*
@@ -179,6 +197,7 @@ probes! {
     "tcp" => Tcp(tcp::TcpProbe),
     "tls" => Tls(tls::TlsProbe),
     "dns" => Dns(dns::DnsProbe),
+    "kubernetes" => Kubernetes(kubernetes::KubernetesProbe),
 }
 
 pub mod ping;

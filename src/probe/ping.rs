@@ -1,7 +1,9 @@
 //! `patrol validate --online`: after the files are valid, try every target once — an HTTP request,
 //! a database connection with `SELECT 1`, a Redis `PING`, a TCP connect — so a wrong host, port or
 //! password is found in CI rather than at 02:00. Each unreachable target becomes a diagnostic at
-//! the place that defined it (the check's place for an inline `url`/`address`).
+//! the place that defined it (the check's place for an inline `url`/`address`). Kubernetes checks
+//! on targets that answered also list what they read once, so a refused verb is reported at the
+//! check (`kubernetes::access`).
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -39,7 +41,15 @@ pub async fn ping_all(rules: &RuleSet) -> Vec<Diagnostic> {
         file: rules.files.first().cloned().unwrap_or_default(),
         loc: Loc { line: 1, col: 1 },
     };
-    let mut diags = Vec::new();
+    // Kubernetes checks on targets that answered also try what they read (RBAC, kinds).
+    let answered: Vec<&Target> = endpoints
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| o.is_ok())
+        .map(|(e, _)| &*e.target)
+        .collect();
+    let mut diags =
+        crate::probe::kubernetes::access::check_access(rules, &answered, PING_TIMEOUT).await;
     for (e, outcome) in endpoints.iter().zip(outcomes) {
         let Err(reason) = outcome else { continue };
         let message = format!("{} unreachable: {reason}", describe(e));
@@ -116,6 +126,7 @@ pub fn location_of(spec: &TargetSpec) -> String {
         TargetSpec::Postgres(t) => host_port(&t.url, 5432),
         TargetSpec::Mysql(t) => host_port(&t.url, 3306),
         TargetSpec::Redis(t) => host_port(&t.url, 6379),
+        TargetSpec::Kubernetes(t) => t.describe(),
     }
 }
 
@@ -142,6 +153,7 @@ async fn ping(target: &Target) -> Result<(), String> {
             TargetSpec::Mysql(t) => ping_mysql(&t.url).await,
             TargetSpec::Sqlite(t) => ping_sqlite(&t.url).await,
             TargetSpec::Redis(t) => ping_redis(&t.url).await,
+            TargetSpec::Kubernetes(_) => crate::probe::kubernetes::ping(target).await,
             TargetSpec::Tcp(t) => tokio::net::TcpStream::connect(t.address.as_str())
                 .await
                 .map(drop)

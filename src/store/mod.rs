@@ -12,14 +12,15 @@
 //! **Schema** (`migrations/sqlite`, `migrations/postgres`: same tables and columns):
 //! `runs` (one row per run), `results` (one row per check and series, indexed by
 //! `(check_name, series, started_at)`, `(check_name, started_at, id)`, `(started_at, id)` and
-//! `run_id`), `baselines` (EWMA state keyed by `(check_name, series)`), and for the daemon
+//! `run_id`), `baselines` (EWMA state keyed by `(check_name, series)`), `probe_memory` (what a
+//! probe keeps between runs, one row per check, `memory.rs`), and for the daemon
 //! `check_state` (latest state per check, see `state.rs`), `events` (the SSE log, `events.rs`),
 //! `scores` + `latest_scores` and `job_runs`. Timestamps are TIMESTAMPTZ on PostgreSQL and
 //! fixed-format UTC text on SQLite, both at microsecond precision.
 //!
 //! **Sharing.** SQLite files run in WAL mode with a busy timeout, so a daemon and a CLI run can
 //! use one file at once. [`Store::save_runs`] writes a batch of runs, their results, baseline
-//! updates, check states and events in one transaction of multi-row statements: a failure
+//! updates, probe memories, check states and events in one transaction of multi-row statements: a failure
 //! leaves none of them behind.
 
 mod chunks;
@@ -84,7 +85,9 @@ macro_rules! on_pool {
 }
 
 // Declared after `on_pool!`, which they use.
+mod drills;
 mod events;
+mod memory;
 mod outbox;
 mod plans;
 mod scores;
@@ -93,6 +96,7 @@ mod state;
 mod upkeep;
 
 pub use events::{NewEvent, StoredEvent};
+pub use memory::ProbeMemory;
 pub use outbox::{NewNotification, OutboxEntry, OutboxStatus};
 pub use plans::QueryPlan;
 pub use scores::ScoreRecord;
@@ -168,7 +172,20 @@ impl Store {
         results: &[CheckResult],
         baselines: &[(BaselineKey, EwmaState)],
     ) -> Result<(), StoreError> {
-        self.save_batch(&[(run, results)], baselines, &[])
+        self.save_run_with_memory(run, results, baselines, &[])
+            .await
+    }
+
+    /// [`Store::save_run`], also replacing the probe memories of the checks in `memories`, in
+    /// the same transaction.
+    pub async fn save_run_with_memory(
+        &self,
+        run: &RunRecord,
+        results: &[CheckResult],
+        baselines: &[(BaselineKey, EwmaState)],
+        memories: &[ProbeMemory],
+    ) -> Result<(), StoreError> {
+        self.save_batch(&[(run, results)], baselines, memories, &[])
             .await
             .map(|_| ())
     }
@@ -184,17 +201,32 @@ impl Store {
         baselines: &[(BaselineKey, EwmaState)],
         events: &[NewEvent],
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.save_runs_with_memory(batch, baselines, &[], events)
+            .await
+    }
+
+    /// [`Store::save_runs`], also replacing the probe memories of the checks in `memories` (the
+    /// last of a check winning), in the same transaction.
+    pub async fn save_runs_with_memory(
+        &self,
+        batch: &[(RunRecord, Vec<CheckResult>)],
+        baselines: &[(BaselineKey, EwmaState)],
+        memories: &[ProbeMemory],
+        events: &[NewEvent],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let borrowed: Vec<(&RunRecord, &[CheckResult])> = batch
             .iter()
             .map(|(run, results)| (run, results.as_slice()))
             .collect();
-        self.save_batch(&borrowed, baselines, events).await
+        self.save_batch(&borrowed, baselines, memories, events)
+            .await
     }
 
     async fn save_batch(
         &self,
         batch: &[(&RunRecord, &[CheckResult])],
         baselines: &[(BaselineKey, EwmaState)],
+        memories: &[ProbeMemory],
         events: &[NewEvent],
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let run_rows: Vec<RunRow> = batch
@@ -206,6 +238,7 @@ impl Store {
             .map(ResultRow::from_result)
             .collect::<Result<_, _>>()?;
         let baseline_rows = baseline_rows(baselines)?;
+        let memory_rows = memory::memory_rows(memories);
         let (continuing, replacing): (Vec<_>, Vec<_>) = state::fold_batch(all_results())
             .into_iter()
             .partition(|u| u.continues_streak);
@@ -222,6 +255,12 @@ impl Store {
             }
             for chunk in sized_chunks(&baseline_rows) {
                 Db::upsert_baselines(chunk)
+                    .build()
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for chunk in sized_chunks(&memory_rows) {
+                Db::upsert_probe_memories(chunk)
                     .build()
                     .execute(&mut *tx)
                     .await?;

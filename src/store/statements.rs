@@ -7,6 +7,7 @@ use sqlx::QueryBuilder;
 use sqlx::types::Json;
 
 use super::events::{EVENT_COLUMNS, NewEventRow};
+use super::memory::{PROBE_MEMORY_COLUMNS, ProbeMemoryRow};
 use super::rows::{
     BASELINE_COLUMNS, BaselineRow, RESULT_COLUMNS, RUN_COLUMNS, ResultRow, RunRow, sqlite_time,
     stored_time,
@@ -30,6 +31,9 @@ pub trait Statements: sqlx::Database {
     fn insert_results(rows: &[ResultRow]) -> QueryBuilder<Self>;
     /// One multi-row upsert; `rows` must not repeat a key (PostgreSQL refuses that).
     fn upsert_baselines(rows: &[BaselineRow]) -> QueryBuilder<Self>;
+    /// One multi-row upsert of probe memories (one row per check, replaced whole); `rows` must
+    /// not repeat a check.
+    fn upsert_probe_memories(rows: &[ProbeMemoryRow]) -> QueryBuilder<Self>;
     /// One multi-row upsert of check states (one row per check). A stored state newer than the
     /// update is kept. With `continues_streak`, a check that was already failing keeps its
     /// `failing_since`; otherwise the update's value (set or cleared) replaces it.
@@ -120,6 +124,23 @@ macro_rules! impl_statements {
                     " ON CONFLICT (check_name, series) DO UPDATE SET mean = excluded.mean, \
                      variance = excluded.variance, samples = excluded.samples, \
                      updated_at = excluded.updated_at",
+                );
+                q
+            }
+
+            fn upsert_probe_memories(rows: &[ProbeMemoryRow]) -> QueryBuilder<Self> {
+                let mut q = QueryBuilder::new(format!(
+                    "INSERT INTO probe_memory ({PROBE_MEMORY_COLUMNS}) "
+                ));
+                q.push_values(rows, |mut b, r| {
+                    b.push_bind(r.check_name.as_str())
+                        .push_bind(r.fingerprint.as_str())
+                        .push_bind(Json(&r.state.0))
+                        .push_bind($time(r.updated_at));
+                });
+                q.push(
+                    " ON CONFLICT (check_name) DO UPDATE SET fingerprint = excluded.fingerprint, \
+                     state = excluded.state, updated_at = excluded.updated_at",
                 );
                 q
             }

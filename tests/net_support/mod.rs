@@ -302,6 +302,7 @@ pub async fn measure(check: &Check) -> Result<Measurement, ProbeError> {
     let ctx = ProbeContext {
         check,
         timeout: check.common.timeout,
+        memory: &Default::default(),
     };
     check.probe.measure(&ctx).await
 }

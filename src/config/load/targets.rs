@@ -66,7 +66,14 @@ fn parse_target(
         diags,
     );
     match TargetSpec::from_node(&kind, node)? {
-        Ok(spec) => Some(spec),
+        Ok(spec) => {
+            let mut issues = crate::config::Issues::default();
+            spec.validate(&mut issues);
+            for (path, msg) in issues.items {
+                diags.push(doc.diag(node.locate(&path), msg));
+            }
+            Some(spec)
+        }
         Err(e) => {
             diags.push(doc.diag(e.loc.unwrap_or(node.loc), e.describe()));
             None
