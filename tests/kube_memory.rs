@@ -329,3 +329,52 @@ async fn run_in_daemon(d: &daemon_support::DaemonProcess) -> Vec<CheckResult> {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A drill's steady state compares with what `patrol run` stored: restarts since that run break
+/// the steady state before anything is injected.
+#[tokio::test]
+async fn a_drill_steady_state_compares_with_the_stored_memory() {
+    let k = Cluster::start().await;
+    if k.skip_on_real_cluster("restart counts are the kubelet's") {
+        return;
+    }
+    let rules = write_rules(&k, k.dir(), INCREASE_CHECK);
+    let store = format!("sqlite://{}", k.dir().join("patrol.db").display());
+    let (code, _) = patrol_run(&rules, &store).await;
+    assert_eq!(code, 0);
+    set_restarts(&k, "checkout-7d9f-c", 9);
+    let drill = k.dir().join("drill.yaml");
+    std::fs::write(
+        &drill,
+        "kind: drill\nname: pods-stable\nsteady_state:\n  - { check: restarts-up }\n\
+         faults:\n  - { at: 0s, for: 1s, exec: { inject: [true], revert: [true] } }\n",
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(common::patrol_bin())
+        .arg("drill")
+        .arg(&drill)
+        .arg("--rules")
+        .arg(&rules)
+        .args(["--store", &store, "--format", "json", "--report-dir"])
+        .arg(k.dir().join("reports"))
+        .env_remove("PATROL_STORE")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["status"], "failed");
+    assert!(
+        report["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not hold before"),
+        "{report:#}"
+    );
+    let faults = report["faults"].as_array().cloned().unwrap_or_default();
+    assert!(
+        faults.iter().all(|f| f["injected_at"].is_null()),
+        "nothing was injected: {faults:#?}"
+    );
+}

@@ -83,7 +83,9 @@ async fn run_with_proxies(
         .baselines(&names)
         .await
         .map_err(|e| format!("store: {e}"))?;
-    let prober = Arc::new(Prober::new(drill, baselines, run_id, started));
+    let prober = Prober::new(drill, baselines, run_id, started);
+    prober.load_memories(&settings.store).await?;
+    let prober = Arc::new(prober);
     let mut run = Run::new(drill, run_id, clock.started_at);
 
     status.phase = "steady state before";

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::spec::{Drill, Tolerance};
 use crate::baseline::EwmaState;
 use crate::config::Check;
-use crate::engine::execute_check;
+use crate::engine::execute_check_remembering;
 use crate::result::{CheckResult, Status};
 
 /// One check's verdict in one probe.
@@ -74,6 +74,9 @@ pub struct Prober {
     revision: String,
     run_id: String,
     started: Instant,
+    /// What remembering probes (e.g. `restarts_increase`) kept from the previous probe, by check:
+    /// a drill compares each probe with the one before it.
+    memories: std::sync::Mutex<HashMap<String, serde_json::Value>>,
 }
 
 impl Prober {
@@ -108,6 +111,7 @@ impl Prober {
             revision: drill.rules.revision.to_string(),
             run_id: run_id.to_string(),
             started,
+            memories: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -141,14 +145,50 @@ impl Prober {
         self.probe(&checks).await
     }
 
+    /// Starts from what remembering probes kept in the store (from `patrol run` or the daemon),
+    /// so the first probe of the drill already has something to compare with.
+    pub async fn load_memories(&self, store: &crate::store::Store) -> Result<(), String> {
+        let checks: Vec<Arc<Check>> = self
+            .steady
+            .iter()
+            .map(|(c, _)| c.clone())
+            .chain(self.others.iter().cloned())
+            .collect();
+        let stored = crate::engine::load_memories(store, &checks)
+            .await
+            .map_err(|e| format!("store: {e}"))?;
+        for check in &checks {
+            if let Some(m) = crate::engine::remembered(&stored, check) {
+                self.remember(check.name(), m.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn memory_of(&self, check: &str) -> Option<serde_json::Value> {
+        let memories = self.memories.lock().unwrap_or_else(|e| e.into_inner());
+        memories.get(check).cloned()
+    }
+
+    fn remember(&self, check: &str, memory: serde_json::Value) {
+        let mut memories = self.memories.lock().unwrap_or_else(|e| e.into_inner());
+        memories.insert(check.to_string(), memory);
+    }
+
     async fn probe(&self, checks: &[&Arc<Check>]) -> (SteadySnapshot, Vec<CheckResult>) {
         let at_ms = self.started.elapsed().as_millis() as u64;
         let empty = HashMap::new();
         let runs = checks.iter().map(|c| {
             let baselines = self.baselines.get(c.name()).unwrap_or(&empty);
-            execute_check(c, baselines, &self.run_id, &self.revision)
+            let memory = self.memory_of(c.name());
+            execute_check_remembering(c, baselines, memory, &self.run_id, &self.revision)
         });
         let judged = futures::future::join_all(runs).await;
+        for (check, j) in checks.iter().zip(&judged) {
+            if let Some(m) = &j.memory {
+                self.remember(check.name(), m.clone());
+            }
+        }
         let mut outcomes = Vec::new();
         let mut results = Vec::new();
         for (check, j) in checks.iter().zip(judged) {
