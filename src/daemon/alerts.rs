@@ -64,6 +64,12 @@ pub struct Alerting {
 }
 
 impl Alerting {
+    /// The alerts firing now.
+    async fn firing_states(&self) -> Vec<AlertState> {
+        let states = self.states.lock().await;
+        states.values().filter(|s| s.is_firing()).cloned().collect()
+    }
+
     pub async fn load(store: &Store, external_url: String) -> Result<Alerting, String> {
         let mut states = HashMap::new();
         for (fingerprint, json) in store.load_alerts().await.map_err(|e| e.to_string())? {

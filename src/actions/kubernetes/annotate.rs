@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::context::KubeContext;
 use super::object::{ObjectRef, Restore, Write};
-use super::{check_name, check_namespace};
+use super::{alphanumeric_ends, check_name, check_namespace};
 use crate::config::Issues;
 use crate::probe::kubernetes::{ResourceRef, resources};
 
@@ -123,14 +123,7 @@ fn check_annotation_key(key: &str) -> Result<(), String> {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .last()
-            .is_some_and(|b| b.is_ascii_alphanumeric());
+        && alphanumeric_ends(name);
     let prefix_ok = prefix.is_none_or(|p| {
         !p.is_empty()
             && p.len() <= 253

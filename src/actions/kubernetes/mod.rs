@@ -137,6 +137,13 @@ impl KubeAction {
     }
 }
 
+/// Kubernetes names and label keys begin and end with a letter or digit.
+fn alphanumeric_ends(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+}
+
 /// An object name: a DNS subdomain (lowercase letters, digits, `-` and `.`).
 fn check_name(issues: &mut Issues, field: &str, name: &str) {
     let valid = !name.is_empty()
@@ -144,14 +151,7 @@ fn check_name(issues: &mut Issues, field: &str, name: &str) {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .last()
-            .is_some_and(|b| b.is_ascii_alphanumeric());
+        && alphanumeric_ends(name);
     if !valid {
         issues.at(
             &[field],

@@ -130,14 +130,7 @@ impl Alerting {
         let sources = Sources::new(rules);
         let scores = self.scores.lock().await.clone();
         let silences = active_silences(store, now).await;
-        let firing: Vec<AlertState> = self
-            .states
-            .lock()
-            .await
-            .values()
-            .filter(|s| s.is_firing())
-            .cloned()
-            .collect();
+        let firing = self.firing_states().await;
         let firing_labels: Vec<Labels> = firing.iter().map(|s| s.labels.clone()).collect();
         let mut members = members(&sources, &silences, firing, &firing_labels, now);
         let mut groups: BTreeMap<GroupId, GroupPlan> = BTreeMap::new();

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use super::Alerting;
 use super::groups::{active_silences, muted};
 use crate::alert::AlertStatus;
-use crate::alert::lifecycle::{self, AlertState};
+use crate::alert::lifecycle;
 use crate::alert::matcher::Labels;
 use crate::alert::route::route_all;
 use crate::config::RuleSet;
@@ -33,14 +33,7 @@ impl Alerting {
             return;
         }
         let silences = active_silences(store, now).await;
-        let firing_states: Vec<AlertState> = self
-            .states
-            .lock()
-            .await
-            .values()
-            .filter(|s| s.is_firing())
-            .cloned()
-            .collect();
+        let firing_states = self.firing_states().await;
         let firing: Vec<Labels> = firing_states.iter().map(|s| s.labels.clone()).collect();
         let slot = now.timestamp();
         let mut notifications = Vec::new();
