@@ -16,6 +16,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod engine;
+pub mod playbook;
 pub mod probe;
 pub mod result;
 pub mod schedule;

@@ -4,6 +4,7 @@
 mod alert;
 pub mod drill;
 pub(crate) mod output;
+pub mod playbook;
 mod run;
 mod silence;
 mod validate;
@@ -53,6 +54,8 @@ pub enum Command {
     Silence(silence::SilenceArgs),
     /// Run a chaos drill: steady state, workload, faults on a timeline, verify, report.
     Drill(drill::DrillArgs),
+    /// Remediation playbooks: `patrol playbook run NAME [--param k=v] [--dry-run] [--yes]`.
+    Playbook(playbook::PlaybookArgs),
     /// The built-in stress child of `stress` faults (started by drills, bounded by `--seconds`).
     #[command(name = "__stress", hide = true)]
     Stress(crate::chaos::fault::stress_child::StressArgs),
@@ -200,6 +203,7 @@ async fn dispatch(command: Command) -> u8 {
         Command::Daemon(a) => crate::daemon::run(a).await,
         Command::Silence(a) => silence::silence(a).await,
         Command::Drill(a) => drill::drill(a).await,
+        Command::Playbook(a) => playbook::playbook(a).await,
         Command::Stress(a) => crate::chaos::fault::stress_child::run(&a),
     }
 }

@@ -1,0 +1,172 @@
+//! `patrol playbook run NAME|FILE [--playbooks DIR] [--rules DIR] [--param k=v]… [--dry-run]
+//! [--yes] [--format table|json]`.
+//!
+//! Exit codes: 0 every step ok (or skipped, planned, tolerated), 1 a step failed (after its
+//! rollback), 2 invalid input (the playbook, the rules, parameters, a missing approval).
+
+use std::path::{Path, PathBuf};
+
+use clap::{Subcommand, ValueEnum};
+
+use super::{EXIT_FAILED, EXIT_INVALID, EXIT_OK};
+use crate::config::RuleSet;
+use crate::playbook::{
+    Playbook, PlaybookRun, RunOptions, RunStatus, StepStatus, find_playbook, read_playbook,
+    run_playbook,
+};
+
+#[derive(clap::Args, Debug)]
+pub struct PlaybookArgs {
+    #[command(subcommand)]
+    pub command: PlaybookCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlaybookCommand {
+    /// Run a playbook now.
+    Run(PlaybookRunArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PlaybookRunArgs {
+    /// A playbook's `name:` (looked up in --playbooks) or its file.
+    pub playbook: String,
+    /// Where playbooks are looked up by name.
+    #[arg(long, value_name = "DIR", default_value = "playbooks")]
+    pub playbooks: PathBuf,
+    /// Rules directory or file the checks and targets come from (default: rules/ when it exists).
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+    /// A parameter (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = super::parse_tag)]
+    pub params: Vec<(String, String)>,
+    /// Render every step, run only those without side effects, print what the others would do.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Approve the steps marked `approve: true`.
+    #[arg(long)]
+    pub yes: bool,
+    #[arg(long, value_enum, default_value_t = PlaybookFormat::Table)]
+    pub format: PlaybookFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlaybookFormat {
+    Table,
+    Json,
+}
+
+pub async fn playbook(args: PlaybookArgs) -> u8 {
+    match args.command {
+        PlaybookCommand::Run(a) => run(a).await,
+    }
+}
+
+async fn run(args: PlaybookRunArgs) -> u8 {
+    let (playbook, options) = match prepare(&args) {
+        Ok(p) => p,
+        Err(message) => {
+            eprintln!("{message}");
+            return EXIT_INVALID;
+        }
+    };
+    let record = run_playbook(&playbook, &options).await;
+    match args.format {
+        PlaybookFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&record).unwrap_or_default()
+        ),
+        PlaybookFormat::Table => print_table(&record),
+    }
+    match record.status {
+        RunStatus::Succeeded => EXIT_OK,
+        RunStatus::Failed | RunStatus::RolledBack => EXIT_FAILED,
+    }
+}
+
+/// The playbook and how to run it, or the message saying why nothing can run.
+fn prepare(args: &PlaybookRunArgs) -> Result<(Playbook, RunOptions), String> {
+    let file = find_playbook(&args.playbook, &args.playbooks)
+        .map_err(|e| format!("patrol playbook: {e}"))?;
+    let rules = load_rules(args.rules.as_deref())?;
+    let playbook = read_playbook(&file, &rules).map_err(|problems| {
+        let mut text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        text.push(format!(
+            "{} problem(s) in the playbook; nothing was run",
+            problems.len()
+        ));
+        text.join("\n")
+    })?;
+    let params = playbook
+        .resolve_params(&args.params)
+        .map_err(|e| format!("patrol playbook: {e}; nothing was run"))?;
+    let unapproved: Vec<&str> = playbook
+        .needing_approval()
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    if !args.dry_run && !args.yes && !unapproved.is_empty() {
+        return Err(format!(
+            "patrol playbook: step(s) {} need approval: rerun with --yes to approve them \
+             (or --dry-run to see the plan); nothing was run",
+            unapproved.join(", ")
+        ));
+    }
+    let options = RunOptions {
+        params,
+        trigger: serde_json::Value::Null,
+        dry_run: args.dry_run,
+    };
+    Ok((playbook, options))
+}
+
+/// The rules of `--rules`, or of `rules/` when it exists, or none.
+fn load_rules(path: Option<&Path>) -> Result<RuleSet, String> {
+    let paths: Vec<PathBuf> = match path {
+        Some(p) => vec![p.to_path_buf()],
+        None if Path::new("rules").exists() => vec![PathBuf::from("rules")],
+        None => Vec::new(),
+    };
+    crate::config::load(&paths).map_err(|problems| {
+        let mut text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        text.push(format!(
+            "{} problem(s) in the rules; nothing was run",
+            problems.len()
+        ));
+        text.join("\n")
+    })
+}
+
+fn print_table(record: &PlaybookRun) {
+    let mode = if record.dry_run { " (dry run)" } else { "" };
+    println!("playbook {}{mode}", record.playbook);
+    for step in &record.steps {
+        let status = match step.status {
+            StepStatus::Ok => "ok",
+            StepStatus::Failed => "FAILED",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Planned => "would run",
+        };
+        let phase = if step.phase == "rollback" {
+            "rollback "
+        } else {
+            ""
+        };
+        println!(
+            "  {phase}{:<24} {:<10} {:>8.0}ms  {}",
+            step.name, status, step.duration_ms, step.description
+        );
+        if let Some(e) = &step.error {
+            println!("      {e}");
+        }
+    }
+    let status = match record.status {
+        RunStatus::Succeeded => "succeeded",
+        RunStatus::Failed => "FAILED",
+        RunStatus::RolledBack => "FAILED, rolled back",
+    };
+    println!("{status}");
+    if let Some(e) = &record.error {
+        println!("  {e}");
+    }
+}
