@@ -2,6 +2,7 @@
 //! reports every problem with its file, line and column.
 
 mod de;
+mod doc_reader;
 pub mod duration;
 mod issues;
 mod load;
@@ -15,6 +16,7 @@ mod suite;
 mod target;
 
 pub use de::{DeError, from_node, struct_fields};
+pub use doc_reader::DocReader;
 pub use issues::{Diagnostic, Issues};
 pub use load::{Receiver, RuleSet, load, load_with_env, parse_inline_check};
 pub use model::{Check, CheckCommon, Mode, Origin, Severity};

@@ -5,13 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
-
 use super::spec::{DEFAULT_TIMEOUT, OnError, ParamSpec, Playbook, Step};
 use super::step::StepAction;
 use super::template;
 use crate::config::{
-    Diagnostic, Env, Issues, Loc, Node, NodeValue, RuleSet, Substituter, from_node, parse_yaml,
+    Diagnostic, DocReader, Env, Issues, Loc, Node, NodeValue, RuleSet, parse_yaml,
 };
 
 /// Top-level keys of a playbook file.
@@ -115,8 +113,7 @@ pub fn load_playbook(
     env: &dyn Env,
 ) -> Result<Playbook, Vec<Diagnostic>> {
     let mut r = Reader {
-        file,
-        diags: Vec::new(),
+        doc: DocReader::new(file),
         templates: template::environment(),
         names: std::collections::BTreeSet::new(),
     };
@@ -125,7 +122,7 @@ pub fn load_playbook(
             root.loc,
             format!("a playbook is a mapping, found {}", root.type_name()),
         );
-        return Err(r.diags);
+        return Err(r.doc.diags);
     }
     r.substitute(&mut root, rules, env);
     r.unknown_keys(&root, TOP_LEVEL, "a playbook");
@@ -146,7 +143,7 @@ pub fn load_playbook(
     if !r.diags.is_empty() {
         r.diags.sort();
         r.diags.dedup();
-        return Err(r.diags);
+        return Err(r.doc.diags);
     }
     Ok(Playbook {
         name: name.unwrap_or_default(),
@@ -163,99 +160,32 @@ pub fn load_playbook(
 
 /// Collects the problems of one playbook file.
 struct Reader<'a> {
-    file: &'a Path,
-    diags: Vec<Diagnostic>,
+    doc: DocReader<'a>,
     templates: minijinja::Environment<'static>,
     /// Step names seen so far (of `steps` and `rollback`): `steps.<name>` must be unambiguous.
     names: std::collections::BTreeSet<String>,
 }
 
+impl<'a> std::ops::Deref for Reader<'a> {
+    type Target = DocReader<'a>;
+    fn deref(&self) -> &DocReader<'a> {
+        &self.doc
+    }
+}
+
+impl std::ops::DerefMut for Reader<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.doc
+    }
+}
+
 impl Reader<'_> {
-    fn at(&mut self, loc: Loc, message: impl Into<String>) {
-        self.diags.push(Diagnostic::new(self.file, loc, message));
-    }
-
-    fn issues(&mut self, node: &Node, issues: Issues) {
-        for (path, message) in issues.items {
-            self.at(node.locate(&path), message);
-        }
-    }
-
-    fn typed<T: DeserializeOwned>(&mut self, parent: &Node, key: &str) -> Option<T> {
-        let node = parent.get(key)?;
-        match from_node::<T>(node, None) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.at(e.loc.unwrap_or(node.loc), e.describe());
-                None
-            }
-        }
-    }
-
-    fn unknown_keys(&mut self, node: &Node, allowed: &[&str], what: &str) {
-        for (k, _) in node.as_map().unwrap_or(&[]) {
-            let key = k.scalar_text().unwrap_or_default();
-            if !allowed.contains(&key.as_str()) {
-                self.at(
-                    k.loc,
-                    format!(
-                        "unknown field `{key}` for {what}; expected one of {}",
-                        allowed.join(", ")
-                    ),
-                );
-            }
-        }
-    }
-
-    fn substitute(&mut self, root: &mut Node, rules: &RuleSet, env: &dyn Env) {
-        let base_dir = self
-            .file
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let sub = Substituter {
-            env,
-            vars: &rules.vars,
-            base_dir: &base_dir,
-        };
-        let mut errors = Vec::new();
-        sub.apply(root, &mut errors);
-        for e in errors {
-            self.at(e.loc, e.message);
-        }
-    }
-
     fn name(&mut self, root: &Node) -> Option<String> {
-        let Some(node) = root.get("name") else {
-            self.at(root.loc, "a playbook needs a `name`");
-            return None;
-        };
-        let name: String = self.typed(root, "name")?;
-        let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-        if name.is_empty() || !name.chars().all(safe) || name.starts_with('.') {
-            self.at(
-                node.loc,
-                format!("playbook name {name:?} must be letters, digits, '-', '_' or '.'"),
-            );
-            return None;
-        }
-        Some(name)
+        self.safe_name(root, "playbook", "")
     }
 
     fn timeout(&mut self, root: &Node) -> std::time::Duration {
-        #[derive(serde::Deserialize)]
-        struct D(#[serde(with = "crate::config::duration")] std::time::Duration);
-        let Some(node) = root.get("timeout") else {
-            return DEFAULT_TIMEOUT;
-        };
-        match self.typed::<D>(root, "timeout") {
-            Some(D(d)) if d.is_zero() => {
-                self.at(node.loc, "`timeout` must be longer than zero");
-                DEFAULT_TIMEOUT
-            }
-            Some(D(d)) => d,
-            None => DEFAULT_TIMEOUT,
-        }
+        self.duration(root, "timeout", DEFAULT_TIMEOUT, false)
     }
 
     fn steps(&mut self, root: &Node, key: &str, rules: &RuleSet, allow: &[String]) -> Vec<Step> {

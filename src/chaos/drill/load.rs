@@ -4,10 +4,8 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
 use super::sections::{read_abort_when, read_verify};
 use super::spec::{
@@ -18,7 +16,7 @@ use super::timeline::{read_faults, validate_timeline};
 use crate::chaos::proxy::ProxySpec;
 use crate::chaos::workload::{HttpWorkloadSpec, SseWorkloadSpec};
 use crate::config::{
-    DeError, Diagnostic, Env, Issues, Loc, Node, NodeValue, RuleSet, Substituter, from_node,
+    Diagnostic, DocReader, Env, Issues, Loc, Node, NodeValue, RuleSet, from_node,
     parse_inline_check, parse_yaml,
 };
 
@@ -87,7 +85,7 @@ pub fn load_drill(
             root.loc,
             format!("a drill is a mapping, found {}", root.type_name()),
         );
-        return Err(r.diags);
+        return Err(r.doc.diags);
     }
     r.substitute(&mut root, rules, env);
     r.unknown_keys(&root, TOP_LEVEL, "a drill");
@@ -117,7 +115,7 @@ pub fn load_drill(
     if !r.diags.is_empty() {
         r.diags.sort();
         r.diags.dedup();
-        return Err(r.diags);
+        return Err(r.doc.diags);
     }
     Ok(Drill {
         name: name.unwrap_or_default(),
@@ -144,148 +142,35 @@ fn empty_rules() -> RuleSet {
 
 /// Collects the problems of one drill file.
 pub(super) struct Reader<'a> {
-    pub file: &'a Path,
-    pub diags: Vec<Diagnostic>,
+    pub doc: DocReader<'a>,
     /// Whether references to checks and services can be verified.
     pub resolve: bool,
+}
+
+impl<'a> std::ops::Deref for Reader<'a> {
+    type Target = DocReader<'a>;
+    fn deref(&self) -> &DocReader<'a> {
+        &self.doc
+    }
+}
+
+impl std::ops::DerefMut for Reader<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.doc
+    }
 }
 
 impl<'a> Reader<'a> {
     fn new(file: &'a Path, resolve: bool) -> Reader<'a> {
         Reader {
-            file,
-            diags: Vec::new(),
+            doc: DocReader::new(file),
             resolve,
-        }
-    }
-
-    pub fn at(&mut self, loc: Loc, message: impl Into<String>) {
-        self.diags.push(Diagnostic::new(self.file, loc, message));
-    }
-
-    pub fn de_error(&mut self, e: DeError, fallback: Loc) {
-        self.at(e.loc.unwrap_or(fallback), e.describe());
-    }
-
-    /// Problems found by a `validate(&mut Issues)`, their paths relative to `node`.
-    pub fn issues(&mut self, node: &Node, issues: Issues) {
-        for (path, message) in issues.items {
-            self.at(node.locate(&path), message);
-        }
-    }
-
-    /// `T` from the value under `key` (None when the key is absent or the value is wrong).
-    pub fn typed<T: DeserializeOwned>(&mut self, parent: &Node, key: &str) -> Option<T> {
-        let node = parent.get(key)?;
-        self.value(node)
-    }
-
-    pub fn value<T: DeserializeOwned>(&mut self, node: &Node) -> Option<T> {
-        match from_node::<T>(node, None) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.de_error(e, node.loc);
-                None
-            }
-        }
-    }
-
-    /// The list under `key` (empty when absent; reported when not a list).
-    pub fn list<'n>(&mut self, parent: &'n Node, key: &str) -> &'n [Node] {
-        match parent.get(key) {
-            None => &[],
-            Some(n) if n.is_null() => &[],
-            Some(n) => match n.as_seq() {
-                Some(items) => items,
-                None => {
-                    self.at(
-                        n.loc,
-                        format!("`{key}` must be a list, found {}", n.type_name()),
-                    );
-                    &[]
-                }
-            },
-        }
-    }
-
-    pub fn unknown_keys(&mut self, node: &Node, allowed: &[&str], what: &str) {
-        for (k, _) in node.as_map().unwrap_or(&[]) {
-            let key = k.scalar_text().unwrap_or_default();
-            if !allowed.contains(&key.as_str()) {
-                self.at(
-                    k.loc,
-                    format!(
-                        "unknown field `{key}` for {what}; expected one of {}",
-                        allowed.join(", ")
-                    ),
-                );
-            }
-        }
-    }
-
-    /// A duration field (absent: `default`).
-    pub fn duration(
-        &mut self,
-        parent: &Node,
-        key: &str,
-        default: Duration,
-        zero_ok: bool,
-    ) -> Duration {
-        let Some(node) = parent.get(key) else {
-            return default;
-        };
-        let Some(d) = self.duration_of(node) else {
-            return default;
-        };
-        if d.is_zero() && !zero_ok {
-            self.at(node.loc, format!("`{key}` must be longer than zero"));
-            return default;
-        }
-        d
-    }
-
-    pub fn duration_of(&mut self, node: &Node) -> Option<Duration> {
-        #[derive(Deserialize)]
-        struct D(#[serde(with = "crate::config::duration")] Duration);
-        self.value::<D>(node).map(|D(d)| d)
-    }
-
-    fn substitute(&mut self, root: &mut Node, rules: &RuleSet, env: &dyn Env) {
-        let base_dir = self
-            .file
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let sub = Substituter {
-            env,
-            vars: &rules.vars,
-            base_dir: &base_dir,
-        };
-        let mut errors = Vec::new();
-        sub.apply(root, &mut errors);
-        for e in errors {
-            self.at(e.loc, e.message);
         }
     }
 
     /// `name:` names the report files, so it is kept to characters safe in a file name.
     fn name(&mut self, root: &Node) -> Option<String> {
-        let Some(node) = root.get("name") else {
-            self.at(root.loc, "a drill needs a `name`");
-            return None;
-        };
-        let name: String = self.value(node)?;
-        let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-        if name.is_empty() || !name.chars().all(safe) || name.starts_with('.') {
-            self.at(
-                node.loc,
-                format!(
-                    "drill name {name:?} must be letters, digits, '-', '_' or '.' (it names the report files)"
-                ),
-            );
-            return None;
-        }
-        Some(name)
+        self.safe_name(root, "drill", " (it names the report files)")
     }
 
     fn steady_state(&mut self, root: &Node, rules: &RuleSet) -> Vec<SteadyCheck> {
