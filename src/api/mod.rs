@@ -20,17 +20,25 @@
 //! | `POST /api/v1/silences` | create a silence → 201 `{"id":…}`, 400 with the problems |
 //! | `GET /api/v1/silences?active=` | silences with their state |
 //! | `DELETE /api/v1/silences/{id}` | end a silence now; 404 when unknown or already ended |
+//! | `POST /api/v1/playbooks/{name}/runs` | start a playbook run → 202 `{"run_id":…}` |
+//! | `GET /api/v1/playbook-runs?playbook=&status=&limit=` | stored playbook runs, newest first |
+//! | `GET /api/v1/playbook-runs/{id}` | a run with its steps (`?format=markdown`: the report) |
+//! | `GET /api/v1/approvals` | approvals waiting |
+//! | `GET`/`POST /api/v1/approvals/{id}?token=` | see / decide an approval (its own token) |
 //!
 //! Errors are JSON: `{"error": "…"}`. With an API token, the POST and DELETE endpoints need
 //! `Authorization: Bearer <token>`.
 
 mod alerts;
+mod approvals;
 mod auth;
 mod checks;
 mod events;
 pub mod exposition;
 mod health;
 pub mod metrics;
+mod playbook_runs;
+mod playbooks;
 mod reload;
 mod results;
 mod runs;
@@ -91,6 +99,7 @@ impl ApiOptions {
             .route("/api/v1/reload", post(reload::reload))
             .route("/api/v1/silences", post(silences::create))
             .route("/api/v1/silences/{id}", delete(silences::expire))
+            .route("/api/v1/playbooks/{name}/runs", post(playbooks::start))
             .route_layer(axum::middleware::from_fn_with_state(
                 api.clone(),
                 auth::require_token,
@@ -109,6 +118,14 @@ impl ApiOptions {
             .route("/api/v1/alerts", get(alerts::list))
             .route("/api/v1/outbox", get(alerts::outbox))
             .route("/api/v1/silences", get(silences::list))
+            .route("/api/v1/playbook-runs", get(playbook_runs::list))
+            .route("/api/v1/playbook-runs/{id}", get(playbook_runs::show))
+            .route("/api/v1/approvals", get(approvals::list))
+            // Protected by the approval's own token (the link people get), not the API token.
+            .route(
+                "/api/v1/approvals/{id}",
+                get(approvals::show).post(approvals::decide),
+            )
             .merge(mutating)
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)

@@ -5,6 +5,7 @@ mod alert;
 pub mod drill;
 pub(crate) mod output;
 pub mod playbook;
+mod playbook_audit;
 mod run;
 mod silence;
 mod validate;

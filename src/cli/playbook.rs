@@ -2,18 +2,22 @@
 //! [--yes] [--format table|json]`.
 //!
 //! Exit codes: 0 every step ok (or skipped, planned, tolerated), 1 a step failed (after its
-//! rollback), 2 invalid input (the playbook, the rules, parameters, a missing approval).
+//! rollback), 2 invalid input (the playbook, the rules, parameters, a missing approval),
+//! 3 refused by a guardrail (playbooks disabled, the lock held, the rate limit reached).
 
 use std::path::{Path, PathBuf};
 
 use clap::{Subcommand, ValueEnum};
 
-use super::{EXIT_FAILED, EXIT_INVALID, EXIT_OK};
+use super::{DEFAULT_STORE, EXIT_FAILED, EXIT_INVALID, EXIT_OK};
 use crate::config::RuleSet;
+use crate::playbook::runner::{Request, Runner};
 use crate::playbook::{
-    Playbook, PlaybookRun, RunOptions, RunStatus, StepStatus, find_playbook, read_playbook,
-    run_playbook,
+    Approver, PlaybookRun, PreApproved, RunStatus, StepStatus, find_playbook, read_playbook,
 };
+
+/// Exit code of a run refused by a guardrail.
+pub const EXIT_REFUSED: u8 = 3;
 
 #[derive(clap::Args, Debug)]
 pub struct PlaybookArgs {
@@ -25,6 +29,10 @@ pub struct PlaybookArgs {
 pub enum PlaybookCommand {
     /// Run a playbook now.
     Run(PlaybookRunArgs),
+    /// Past runs from the store, newest first.
+    History(super::playbook_audit::HistoryArgs),
+    /// One run with its steps (JSON or the Markdown report).
+    Show(super::playbook_audit::ShowArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -48,6 +56,16 @@ pub struct PlaybookRunArgs {
     pub yes: bool,
     #[arg(long, value_enum, default_value_t = PlaybookFormat::Table)]
     pub format: PlaybookFormat,
+    /// Store holding the audit trail, locks and rate limits (shared with the daemon).
+    #[arg(long, env = "PATROL_STORE", default_value = DEFAULT_STORE)]
+    pub store: String,
+    /// Base URL of patrol as people reach it (links in messages).
+    #[arg(
+        long,
+        env = "PATROL_EXTERNAL_URL",
+        default_value = "http://127.0.0.1:9464"
+    )]
+    pub external_url: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -59,18 +77,35 @@ pub enum PlaybookFormat {
 pub async fn playbook(args: PlaybookArgs) -> u8 {
     match args.command {
         PlaybookCommand::Run(a) => run(a).await,
+        PlaybookCommand::History(a) => super::playbook_audit::history(a).await,
+        PlaybookCommand::Show(a) => super::playbook_audit::show(a).await,
     }
 }
 
 async fn run(args: PlaybookRunArgs) -> u8 {
-    let (playbook, options) = match prepare(&args) {
+    let request = match prepare(&args) {
         Ok(p) => p,
         Err(message) => {
             eprintln!("{message}");
             return EXIT_INVALID;
         }
     };
-    let record = run_playbook(&playbook, &options).await;
+    let store = match crate::store::Store::open(&args.store).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("patrol playbook: {e}; nothing was run");
+            return EXIT_INVALID;
+        }
+    };
+    let approver: Option<std::sync::Arc<dyn Approver>> = args
+        .yes
+        .then(|| std::sync::Arc::new(PreApproved(format!("cli:{} (--yes)", current_user()))) as _);
+    let runner = Runner {
+        store,
+        approver,
+        external_url: args.external_url.clone(),
+    };
+    let record = runner.execute(request).await;
     match args.format {
         PlaybookFormat::Json => println!(
             "{}",
@@ -80,12 +115,20 @@ async fn run(args: PlaybookRunArgs) -> u8 {
     }
     match record.status {
         RunStatus::Succeeded => EXIT_OK,
-        RunStatus::Failed | RunStatus::RolledBack => EXIT_FAILED,
+        RunStatus::Refused => EXIT_REFUSED,
+        RunStatus::Running | RunStatus::Failed | RunStatus::RolledBack => EXIT_FAILED,
     }
 }
 
+/// Who runs the command (recorded as the starter and, with `--yes`, the approver).
+pub fn current_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
 /// The playbook and how to run it, or the message saying why nothing can run.
-fn prepare(args: &PlaybookRunArgs) -> Result<(Playbook, RunOptions), String> {
+fn prepare(args: &PlaybookRunArgs) -> Result<Request, String> {
     let file = find_playbook(&args.playbook, &args.playbooks)
         .map_err(|e| format!("patrol playbook: {e}"))?;
     let rules = load_rules(args.rules.as_deref())?;
@@ -112,12 +155,14 @@ fn prepare(args: &PlaybookRunArgs) -> Result<(Playbook, RunOptions), String> {
             unapproved.join(", ")
         ));
     }
-    let options = RunOptions {
+    Ok(Request {
+        playbook: std::sync::Arc::new(playbook),
         params,
         trigger: serde_json::Value::Null,
         dry_run: args.dry_run,
-    };
-    Ok((playbook, options))
+        started_by: format!("cli:{}", current_user()),
+        run_id: None,
+    })
 }
 
 /// The rules of `--rules`, or of `rules/` when it exists, or none.
@@ -162,8 +207,9 @@ fn print_table(record: &PlaybookRun) {
     }
     let status = match record.status {
         RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "FAILED",
+        RunStatus::Running | RunStatus::Failed => "FAILED",
         RunStatus::RolledBack => "FAILED, rolled back",
+        RunStatus::Refused => "REFUSED",
     };
     println!("{status}");
     if let Some(e) = &record.error {

@@ -53,6 +53,9 @@ pub struct ServiceConfig {
     pub components: Vec<Component>,
     #[serde(default)]
     pub low_score: Option<LowScore>,
+    /// Playbook to run when the service's `score_low` event fires.
+    #[serde(default)]
+    pub on_low_score: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
 }

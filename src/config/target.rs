@@ -42,6 +42,9 @@ pub struct HttpTarget {
 #[serde(deny_unknown_fields)]
 pub struct SqlTarget {
     pub url: String,
+    /// Playbook steps may write through this target (when the step also says `write: true`).
+    #[serde(default)]
+    pub allow_write: bool,
 }
 
 /// A Redis server: `redis://[:password@]host:port[/db]`.
@@ -49,6 +52,9 @@ pub struct SqlTarget {
 #[serde(deny_unknown_fields)]
 pub struct RedisTarget {
     pub url: String,
+    /// Playbook steps may write through this target (when the step also says `write: true`).
+    #[serde(default)]
+    pub allow_write: bool,
 }
 
 /// A TCP endpoint `host:port`.
@@ -148,8 +154,10 @@ impl TargetSpec {
     /// A target for an inline `url:` of a check, by the URL's scheme.
     pub fn from_url(url: &str) -> Option<TargetSpec> {
         let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase())?;
+        // An inline URL never allows writes: that takes a named target saying so.
         let sql = || SqlTarget {
             url: url.to_string(),
+            allow_write: false,
         };
         Some(match scheme.as_str() {
             "http" | "https" => TargetSpec::Http(HttpTarget {
@@ -162,6 +170,7 @@ impl TargetSpec {
             "sqlite" => TargetSpec::Sqlite(sql()),
             "redis" | "rediss" => TargetSpec::Redis(RedisTarget {
                 url: url.to_string(),
+                allow_write: false,
             }),
             _ => return None,
         })

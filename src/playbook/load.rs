@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::spec::{DEFAULT_TIMEOUT, OnError, ParamSpec, Playbook, Step};
+use super::spec::{DEFAULT_TIMEOUT, OnError, ParamSpec, Playbook, RateLimit, Step};
 use super::step::StepAction;
 use super::template;
 use crate::config::{
@@ -20,12 +20,15 @@ pub const TOP_LEVEL: &[&str] = &[
     "params",
     "steps",
     "rollback",
-    "exec_allow",
+    "approve",
+    "lock",
+    "rate_limit",
+    "approval_timeout",
     "timeout",
 ];
 
 /// Keys every step may have besides its kind key.
-pub const STEP_KEYS: &[&str] = &["name", "when", "on_error", "approve"];
+pub const STEP_KEYS: &[&str] = &["name", "when", "on_error", "approve", "rollback"];
 
 /// Whether a parsed document is a playbook (`kind: playbook`).
 pub fn is_playbook(root: &Node) -> bool {
@@ -131,12 +134,19 @@ pub fn load_playbook(
     let params = r
         .typed::<std::collections::BTreeMap<String, ParamSpec>>(&root, "params")
         .unwrap_or_default();
-    let exec_allow = r
-        .typed::<Vec<String>>(&root, "exec_allow")
-        .unwrap_or_default();
+    let exec_allow = rules.playbooks.exec_allow.clone();
     let timeout = r.timeout(&root);
-    let steps = r.steps(&root, "steps", rules, &exec_allow);
-    let rollback = r.steps(&root, "rollback", rules, &exec_allow);
+    let approve = r.typed::<bool>(&root, "approve").unwrap_or(false);
+    let lock = r.lock(&root);
+    let rate_limit = r.rate_limit(&root);
+    let approval_timeout = r.duration(
+        &root,
+        "approval_timeout",
+        rules.playbooks.approval_timeout,
+        false,
+    );
+    let steps = r.steps(&root, "steps", rules, &exec_allow, "");
+    let rollback = r.steps(&root, "rollback", rules, &exec_allow, "rollback_");
     if steps.is_empty() && root.get("steps").is_none() {
         r.at(root.loc, "a playbook needs `steps`");
     }
@@ -154,6 +164,10 @@ pub fn load_playbook(
         rollback,
         exec_allow,
         timeout,
+        approve,
+        lock,
+        rate_limit,
+        approval_timeout,
         rules: Arc::new(rules.clone()),
     })
 }
@@ -188,7 +202,45 @@ impl Reader<'_> {
         self.duration(root, "timeout", DEFAULT_TIMEOUT, false)
     }
 
-    fn steps(&mut self, root: &Node, key: &str, rules: &RuleSet, allow: &[String]) -> Vec<Step> {
+    /// `lock:` — a key template (checked for syntax).
+    fn lock(&mut self, root: &Node) -> Option<String> {
+        let key = self.typed::<Option<String>>(root, "lock").flatten()?;
+        if let Some(node) = root.get("lock") {
+            self.check_templates(node);
+        }
+        if key.trim().is_empty() {
+            let loc = root.get("lock").map_or(root.loc, |n| n.loc);
+            self.at(
+                loc,
+                "`lock` needs a key, e.g. \"{{ params.service }}\" or the playbook's name",
+            );
+            return None;
+        }
+        Some(key)
+    }
+
+    /// `rate_limit: 3/h`.
+    fn rate_limit(&mut self, root: &Node) -> Option<RateLimit> {
+        let node = root.get("rate_limit").filter(|n| !n.is_null())?;
+        let text = node.scalar_text().unwrap_or_default();
+        match RateLimit::parse(&text) {
+            Ok(limit) => Some(limit),
+            Err(e) => {
+                self.at(node.loc, e);
+                None
+            }
+        }
+    }
+
+    /// The steps of the list `key`; unnamed ones are called `<prefix><kind>_<n>`.
+    fn steps(
+        &mut self,
+        root: &Node,
+        key: &str,
+        rules: &RuleSet,
+        allow: &[String],
+        prefix: &str,
+    ) -> Vec<Step> {
         let Some(list) = root.get(key).filter(|n| !n.is_null()) else {
             return Vec::new();
         };
@@ -202,7 +254,7 @@ impl Reader<'_> {
         items
             .iter()
             .enumerate()
-            .filter_map(|(i, item)| self.step(item, i, rules, allow))
+            .filter_map(|(i, item)| self.step(item, i, rules, allow, prefix))
             .collect()
     }
 
@@ -213,6 +265,7 @@ impl Reader<'_> {
         index: usize,
         rules: &RuleSet,
         allow: &[String],
+        prefix: &str,
     ) -> Option<Step> {
         let Some(entries) = item.as_map() else {
             self.at(
@@ -261,7 +314,8 @@ impl Reader<'_> {
         }
         let name = self
             .typed::<String>(item, "name")
-            .unwrap_or_else(|| format!("{kind}_{}", index + 1));
+            .unwrap_or_else(|| format!("{prefix}{kind}_{}", index + 1));
+        let rollback = self.steps(item, "rollback", rules, allow, &format!("{name}_rollback_"));
         if !self.names.insert(name.clone()) {
             let loc = item.get("name").map_or(item.loc, |n| n.loc);
             self.at(
@@ -277,6 +331,7 @@ impl Reader<'_> {
             when,
             on_error: self.typed::<OnError>(item, "on_error").unwrap_or_default(),
             approve: self.typed::<bool>(item, "approve").unwrap_or(false),
+            rollback,
         })
     }
 

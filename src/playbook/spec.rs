@@ -1,4 +1,5 @@
-//! A loaded playbook: `kind: playbook` with `params`, `steps`, `rollback`, `exec_allow`, `timeout`.
+//! A loaded playbook: `kind: playbook` with `params`, `steps` (each with its own `rollback`),
+//! `rollback`, `approve`, `lock`, `rate_limit`, `timeout`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -50,8 +51,41 @@ pub struct Step {
     /// An expression; the step is skipped when false.
     pub when: Option<String>,
     pub on_error: OnError,
-    /// Needs `--yes` (or a future approval) before the run starts.
+    /// Waits for an approval (`--yes`, a terminal prompt, or the approval API) before it runs.
     pub approve: bool,
+    /// Steps undoing this one: after a failure with `on_error: rollback`, the rollbacks of the
+    /// steps that succeeded run in reverse order.
+    pub rollback: Vec<Step>,
+}
+
+/// `rate_limit: 3/h` — at most `count` runs per `per` for one playbook and key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct RateLimit {
+    pub count: u32,
+    #[serde(with = "crate::config::duration")]
+    pub per: Duration,
+}
+
+impl RateLimit {
+    /// `COUNT/UNIT` or `COUNT/DURATION`: `3/h`, `10/d`, `1/30m`.
+    pub fn parse(text: &str) -> Result<RateLimit, String> {
+        let bad =
+            || format!("rate_limit {text:?}: expected COUNT/PERIOD such as 3/h, 10/d or 1/30m");
+        let (count, per) = text.trim().split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        let per = per.trim();
+        let per = match per {
+            "s" | "m" | "h" | "d" => crate::config::duration::parse(&format!("1{per}")),
+            _ => crate::config::duration::parse(per),
+        }
+        .map_err(|_| bad())?;
+        if count == 0 || per.is_zero() {
+            return Err(format!(
+                "rate_limit {text:?}: count and period must be above zero"
+            ));
+        }
+        Ok(RateLimit { count, per })
+    }
 }
 
 /// A playbook ready to run.
@@ -63,20 +97,30 @@ pub struct Playbook {
     pub params: BTreeMap<String, ParamSpec>,
     pub steps: Vec<Step>,
     pub rollback: Vec<Step>,
-    /// Programs `exec` steps may run.
+    /// Programs `exec` steps may run (the rules' `playbooks.exec_allow`).
     pub exec_allow: Vec<String>,
     pub timeout: Duration,
+    /// The whole run waits for one approval before its first step.
+    pub approve: bool,
+    /// A template over `{params, trigger}`: one run per rendered key at a time (held in the store).
+    pub lock: Option<String>,
+    pub rate_limit: Option<RateLimit>,
+    /// How long an approval waits (default: the rules' `playbooks.approval_timeout`).
+    pub approval_timeout: Duration,
     pub rules: Arc<RuleSet>,
 }
 
 impl Playbook {
-    /// Steps (of `steps` and `rollback`) that need an approval.
+    /// Steps (of `steps`, their rollbacks and `rollback`) that need an approval.
     pub fn needing_approval(&self) -> Vec<&Step> {
-        self.steps
-            .iter()
-            .chain(&self.rollback)
-            .filter(|s| s.approve)
-            .collect()
+        let mut out = Vec::new();
+        for step in self.steps.iter().chain(&self.rollback) {
+            if step.approve {
+                out.push(step);
+            }
+            out.extend(step.rollback.iter().filter(|s| s.approve));
+        }
+        out
     }
 
     /// The parameters' values: `given` over the defaults; a missing required one is an error,

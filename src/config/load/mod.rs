@@ -11,7 +11,8 @@ pub use self::checks::parse_inline_check;
 pub use self::receivers::Receiver;
 use self::receivers::{check_notify_targets, collect_receivers};
 use self::sections::{
-    collect_inhibit_rules, collect_maintenance, collect_routes, collect_services, collect_suites,
+    collect_inhibit_rules, collect_maintenance, collect_playbooks, collect_routes,
+    collect_services, collect_suites,
 };
 use self::targets::collect_targets;
 use super::issues::Diagnostic;
@@ -35,6 +36,7 @@ const TOP_LEVEL: &[&str] = &[
     "routes",
     "maintenance",
     "inhibit_rules",
+    "playbooks",
 ];
 
 /// Documents handled by other commands (`kind: playbook`, `kind: drill`), not rule files.
@@ -53,6 +55,8 @@ pub struct RuleSet {
     pub routes: Vec<crate::alert::route::Route>,
     pub maintenance: Vec<crate::alert::maintenance::MaintenanceWindow>,
     pub inhibit_rules: Vec<crate::alert::inhibit::InhibitRule>,
+    /// The `playbooks:` section (defaults when no file has one).
+    pub playbooks: crate::config::PlaybooksConfig,
     pub revision: Revision,
     pub files: Vec<PathBuf>,
 }
@@ -108,6 +112,7 @@ pub fn load_with_env(paths: &[PathBuf], env: &dyn Env) -> Result<RuleSet, Vec<Di
     let inhibit_rules = collect_inhibit_rules(&docs, &mut diags);
     let suites = collect_suites(&docs, &checks, &mut diags);
     let services = collect_services(&docs, &checks, &mut diags);
+    let playbooks = collect_playbooks(&docs, &receiver_names, &mut diags);
     if !diags.is_empty() {
         diags.sort();
         diags.dedup();
@@ -123,6 +128,7 @@ pub fn load_with_env(paths: &[PathBuf], env: &dyn Env) -> Result<RuleSet, Vec<Di
         routes,
         maintenance,
         inhibit_rules,
+        playbooks,
         revision: Revision::of(paths, &sources),
         files,
     })

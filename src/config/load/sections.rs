@@ -246,3 +246,53 @@ pub(super) fn collect_inhibit_rules(
         |r: &crate::alert::inhibit::InhibitRule, issues| r.validate(issues),
     )
 }
+
+/// `playbooks:` — set in one file at most (two files disagreeing on `enabled` would be a trap);
+/// `dir` is resolved against that file's directory, `notify` checked against the receivers.
+pub(super) fn collect_playbooks(
+    docs: &[RuleDoc],
+    receivers: &[&str],
+    diags: &mut Vec<Diagnostic>,
+) -> crate::config::PlaybooksConfig {
+    let mut found: Option<(crate::config::PlaybooksConfig, Origin)> = None;
+    for doc in docs {
+        let Some(node) = doc.section("playbooks") else {
+            continue;
+        };
+        if let Some((_, first)) = &found {
+            diags.push(doc.diag(
+                node.loc,
+                format!("`playbooks:` is set twice: at {first} and here"),
+            ));
+            continue;
+        }
+        let mut config = match from_node::<crate::config::PlaybooksConfig>(node, None) {
+            Ok(c) => c,
+            Err(e) => {
+                diags.push(doc.diag(e.loc.unwrap_or(node.loc), e.describe()));
+                continue;
+            }
+        };
+        let mut issues = Issues::default();
+        for (i, name) in config.notify.iter().enumerate() {
+            if !receivers.contains(&name.as_str()) {
+                issues.items.push((
+                    vec![
+                        crate::config::PathSeg::key("notify"),
+                        crate::config::PathSeg::Index(i),
+                    ],
+                    format!("unknown receiver `{name}`"),
+                ));
+            }
+        }
+        report(doc, node, issues, diags);
+        if let Some(dir) = &config.dir
+            && dir.is_relative()
+            && let Some(base) = doc.file.parent()
+        {
+            config.dir = Some(base.join(dir));
+        }
+        found = Some((config, doc.origin(node.loc)));
+    }
+    found.map(|(c, _)| c).unwrap_or_default()
+}

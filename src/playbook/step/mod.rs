@@ -25,8 +25,28 @@ pub struct StepEnv<'a> {
     pub base_dir: &'a Path,
     /// Programs `exec` steps may run.
     pub exec_allow: &'a [String],
-    /// Run without side effects (only kinds that are [`StepKind::dry_run_safe`] are run).
+    /// Run without side effects (only kinds that are [`StepKind::dry_run_safe`] are run, and
+    /// those that run their own dry run — SQL in a rolled-back transaction, Kubernetes with
+    /// server-side dry-run — look at this).
     pub dry_run: bool,
+    /// Where `notify` steps queue what they could not deliver at once.
+    pub store: Option<&'a crate::store::Store>,
+    /// Base URL of patrol as people reach it (links in messages).
+    pub external_url: &'a str,
+    /// The run's id.
+    pub run_id: &'a str,
+    /// Bodies to keep with the step's record (`capture`); the runner moves them there.
+    pub attachments: &'a std::sync::Mutex<Vec<crate::playbook::run::Attachment>>,
+}
+
+impl StepEnv<'_> {
+    /// Keeps `attachment` with the record of the step running now.
+    pub fn attach(&self, attachment: crate::playbook::run::Attachment) {
+        self.attachments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(attachment);
+    }
 }
 
 /// A step kind's own fields and its way of running.
