@@ -1,6 +1,6 @@
 //! `patrol playbook run` end to end with the real binary against a real HTTP server (axum on a
 //! random loopback port) and real processes: templates over params and captures, `when`,
-//! rollback, dry run, the exec allowlist and approvals.
+//! rollback, dry run, the exec allowlist (the rules' `playbooks.exec_allow`) and approvals.
 
 mod kube_support;
 
@@ -44,6 +44,17 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// A rules file `rules.yaml` in `dir` allowing `exec_allow` (the rules' `playbooks:` section),
+/// as `--rules` arguments.
+fn allow_exec(dir: &Path, exec_allow: &[&str]) -> [String; 2] {
+    let path = write(
+        dir,
+        "rules.yaml",
+        &format!("playbooks:\n  exec_allow: [{}]\n", exec_allow.join(", ")),
+    );
+    ["--rules".to_string(), path.display().to_string()]
 }
 
 async fn patrol(dir: &Path, args: &[&str]) -> Output {
@@ -97,7 +108,6 @@ name: diagnose
 params:
   service: {{ required: true }}
   mode: {{ default: diagnose }}
-exec_allow: [echo, touch]
 steps:
   - name: status
     http: {{ url: "{base}/status", capture: {{ id: /id, lag: /lag }} }}
@@ -125,10 +135,13 @@ async fn params_and_captures_flow_through_templates_and_when_skips() {
     let (base, log) = server().await;
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "diagnose.yaml", &diagnose(&base));
+    let [rules_flag, rules] = allow_exec(dir.path(), &["echo", "touch"]);
     let out = patrol(
         dir.path(),
         &[
             file.to_str().unwrap(),
+            &rules_flag,
+            &rules,
             "--param",
             "service=orders",
             "--format",
@@ -170,6 +183,7 @@ async fn dry_run_runs_only_what_has_no_side_effect() {
     let (base, log) = server().await;
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "diagnose.yaml", &diagnose(&base));
+    let [rules_flag, rules] = allow_exec(dir.path(), &["echo", "touch"]);
     // Looked up by name in --playbooks.
     let out = patrol(
         dir.path(),
@@ -177,6 +191,8 @@ async fn dry_run_runs_only_what_has_no_side_effect() {
             "diagnose",
             "--playbooks",
             ".",
+            &rules_flag,
+            &rules,
             "--param",
             "service=orders",
             "--param",
@@ -222,7 +238,6 @@ async fn a_failing_step_runs_the_rollback_and_exits_1() {
             r#"kind: playbook
 name: fix
 params: {{ service: {{ default: orders }} }}
-exec_allow: [sh]
 steps:
   - {{ name: before, http: {{ method: POST, url: "{base}/before" }} }}
   - {{ name: broken, http: {{ method: POST, url: "{base}/fail" }} }}
@@ -234,7 +249,8 @@ rollback:
 "#
         ),
     );
-    let out = patrol(dir.path(), &[file.to_str().unwrap()]).await;
+    let [rules_flag, rules] = allow_exec(dir.path(), &["sh"]);
+    let out = patrol(dir.path(), &[file.to_str().unwrap(), &rules_flag, &rules]).await;
     assert_eq!(out.status.code(), Some(1), "{}", streams(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("FAILED, rolled back"), "{}", streams(&out));
@@ -296,23 +312,24 @@ async fn exec_outside_exec_allow_is_refused_at_validation() {
         dir.path(),
         "rm.yaml",
         &format!(
-            "kind: playbook\nname: rm\nexec_allow: [echo]\nsteps:\n  - {{ http: {{ method: POST, url: \"{base}/x\" }} }}\n  - exec: {{ command: [rm, -rf, data] }}\n  - exec: {{ command: \"echo hi\", shell: true }}\n"
+            "kind: playbook\nname: rm\nsteps:\n  - {{ http: {{ method: POST, url: \"{base}/x\" }} }}\n  - exec: {{ command: [rm, -rf, data] }}\n  - exec: {{ command: \"echo hi\", shell: true }}\n"
         ),
     );
-    let out = patrol(dir.path(), &[file.to_str().unwrap()]).await;
+    let [rules_flag, rules] = allow_exec(dir.path(), &["echo"]);
+    let out = patrol(dir.path(), &[file.to_str().unwrap(), &rules_flag, &rules]).await;
     assert_eq!(out.status.code(), Some(2), "{}", streams(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let f = file.display();
     assert!(
         stderr.contains(&format!(
-            "{f}:6:22: error: `rm` is not in the playbook's exec_allow (echo)"
+            "{f}:5:22: error: `rm` is not in `playbooks.exec_allow` of the rules (echo)"
         )),
         "{}",
         streams(&out)
     );
     assert!(
         stderr.contains(&format!(
-            "{f}:7:22: error: `sh` is not in the playbook's exec_allow"
+            "{f}:6:22: error: `sh` is not in `playbooks.exec_allow` of the rules"
         )),
         "a shell is only allowed when sh is: {}",
         streams(&out)
@@ -344,7 +361,7 @@ async fn invalid_playbooks_report_file_line_col() {
 }
 
 #[tokio::test]
-async fn approval_needs_yes_and_missing_params_are_refused() {
+async fn an_unapproved_step_waits_for_its_approval_and_missing_params_are_refused() {
     let (base, log) = server().await;
     let dir = tempfile::tempdir().unwrap();
     let file = write(
@@ -355,14 +372,6 @@ async fn approval_needs_yes_and_missing_params_are_refused() {
         ),
     );
     let path = file.to_str().unwrap();
-    let out = patrol(dir.path(), &[path, "--param", "service=orders"]).await;
-    assert_eq!(out.status.code(), Some(2), "{}", streams(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("step(s) restart need approval: rerun with --yes"),
-        "{}",
-        streams(&out)
-    );
     let out = patrol(dir.path(), &[path, "--yes"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", streams(&out));
     assert!(
@@ -370,15 +379,41 @@ async fn approval_needs_yes_and_missing_params_are_refused() {
         "{}",
         streams(&out)
     );
+    assert!(seen(&log).is_empty(), "nothing ran without its params");
+    // No terminal and no --yes: the approval is asked through the store and its link printed;
+    // nobody decides, so the step fails once it times out.
+    let out = patrol(
+        dir.path(),
+        &[
+            path,
+            "--param",
+            "service=orders",
+            "--approval-timeout",
+            "1s",
+            "--format",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", streams(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        seen(&log).is_empty(),
-        "nothing ran without approval and params"
+        stderr.contains("http://127.0.0.1:9464/api/v1/approvals/") && stderr.contains("?token="),
+        "{}",
+        streams(&out)
     );
+    let run = json_of(&out);
+    assert_eq!(
+        run["steps"][1]["error"],
+        "approval of step restart timed out after 1s"
+    );
+    assert_eq!(seen(&log), vec!["POST /first ".to_string()]);
     let out = patrol(dir.path(), &[path, "--yes", "--param", "service=orders"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", streams(&out));
     assert_eq!(
         seen(&log),
         vec![
+            "POST /first ".to_string(),
             "POST /first ".to_string(),
             "POST /restart/orders ".to_string()
         ]
@@ -434,6 +469,8 @@ fn the_example_playbook_is_valid_and_dry_runs() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_patrol"))
         .current_dir(root)
         .args(["playbook", "run", "mysql-lag-diagnose", "--dry-run"])
+        // The repository's rules/ allow its `date`; the store is not left behind in the tree.
+        .args(["--store", "sqlite::memory:"])
         .args(["--param", "mode=fix", "--format", "json"])
         .output()
         .unwrap();
@@ -455,7 +492,6 @@ async fn exec_gets_its_env_and_the_playbook_timeout_bounds_the_run() {
             r#"kind: playbook
 name: slow
 timeout: 1s
-exec_allow: [sh]
 steps:
   - name: greet
     exec: {{ command: [sh, -c, "echo $GREETING"], env: {{ GREETING: "hello {{{{ params.who }}}}" }} }}
@@ -467,11 +503,23 @@ params: {{ who: {{ default: world }} }}
         ),
     );
     let started = std::time::Instant::now();
-    let out = patrol(dir.path(), &[file.to_str().unwrap(), "--format", "json"]).await;
+    let [rules_flag, rules] = allow_exec(dir.path(), &["sh"]);
+    let out = patrol(
+        dir.path(),
+        &[
+            file.to_str().unwrap(),
+            &rules_flag,
+            &rules,
+            "--format",
+            "json",
+        ],
+    )
+    .await;
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     assert_eq!(out.status.code(), Some(1), "{}", streams(&out));
     let run = json_of(&out);
-    assert_eq!(run["status"], "failed");
+    // Running out of time rolls back (there is nothing to undo here).
+    assert_eq!(run["status"], "rolled_back");
     assert_eq!(run["error"], "the playbook timed out after 1s");
     assert_eq!(seen(&log), vec!["POST /greet hello world".to_string()]);
 }
@@ -516,12 +564,21 @@ async fn a_templated_program_is_checked_against_exec_allow_once_rendered() {
     let file = write(
         dir.path(),
         "prog.yaml",
-        "kind: playbook\nname: prog\nexec_allow: [touch]\nparams: { prog: { default: touch } }\nsteps:\n  - { name: run, exec: { command: [\"{{ params.prog }}\", made] } }\n",
+        "kind: playbook\nname: prog\nparams: { prog: { default: touch } }\nsteps:\n  - { name: run, exec: { command: [\"{{ params.prog }}\", made] } }\n",
     );
     let path = file.to_str().unwrap();
+    let [rules_flag, rules] = allow_exec(dir.path(), &["touch"]);
     let out = patrol(
         dir.path(),
-        &[path, "--param", "prog=rm", "--format", "json"],
+        &[
+            path,
+            &rules_flag,
+            &rules,
+            "--param",
+            "prog=rm",
+            "--format",
+            "json",
+        ],
     )
     .await;
     assert_eq!(out.status.code(), Some(1), "{}", streams(&out));
@@ -530,10 +587,10 @@ async fn a_templated_program_is_checked_against_exec_allow_once_rendered() {
         error
             .as_str()
             .unwrap()
-            .contains("`rm` is not in the playbook's exec_allow (touch)"),
+            .contains("`rm` is not in `playbooks.exec_allow` of the rules (touch)"),
         "{error}"
     );
-    let out = patrol(dir.path(), &[path]).await;
+    let out = patrol(dir.path(), &[path, &rules_flag, &rules]).await;
     assert_eq!(out.status.code(), Some(0), "{}", streams(&out));
     assert!(dir.path().join("made").exists());
 }

@@ -371,6 +371,7 @@ async fn prune_deletes_history_and_keeps_state(url: &str) {
             scores: 2,
             events: 1,
             notifications: 0,
+            ..PruneCounts::default()
         }
     );
     assert_eq!(store.run("a-0").await.unwrap(), None);
@@ -415,6 +416,7 @@ async fn prune_deletes_history_and_keeps_state(url: &str) {
             scores: 1,
             events: 1,
             notifications: 0,
+            ..PruneCounts::default()
         }
     );
     assert!(store.recent_runs(10).await.unwrap().is_empty());
@@ -460,6 +462,7 @@ async fn large_batches_and_prunes_go_in_chunks(url: &str) {
             scores: 0,
             events: 1_201,
             notifications: 0,
+            ..PruneCounts::default()
         }
     );
     assert!(

@@ -70,8 +70,9 @@ fn expectations(entry: &Path) -> Vec<Expected> {
 
 fn diagnostics(entry: &Path) -> Vec<Diagnostic> {
     let env: BTreeMap<String, String> = BTreeMap::new();
-    // Rule files and drill files, as `patrol validate` checks them.
-    patrol::chaos::drill::validate_paths(&[entry.to_path_buf()], None, &env).problems
+    // Rule, drill and playbook files, as `patrol validate` checks them.
+    use patrol::cli::validate::{PlaybooksDir, validate_paths};
+    validate_paths(&[entry.to_path_buf()], None, PlaybooksDir::Nowhere, &env).problems
 }
 
 #[test]

@@ -81,14 +81,64 @@ pub(super) async fn outbox(
 ) -> Result<Json<OutboxList>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let limit = checked_limit(q.limit)?;
-    let notifications = api.state.store.outbox(q.status, limit as usize).await?;
+    let mut notifications = api.state.store.outbox(q.status, limit as usize).await?;
+    for n in &mut notifications {
+        hide_approval_tokens(&mut n.payload);
+    }
     Ok(Json(OutboxList { notifications }))
+}
+
+/// Masks the token of approval links (`…/api/v1/approvals/ID?token=SECRET`) in a queued
+/// notification: whoever holds the token can approve a playbook step, and this listing is not
+/// behind the API token. The receivers got (or will get) the real link.
+fn hide_approval_tokens(n: &mut crate::alert::Notification) {
+    for alert in &mut n.alerts {
+        alert.generator_url = mask_tokens(&alert.generator_url);
+        for v in alert.annotations.values_mut() {
+            *v = mask_tokens(v);
+        }
+    }
+    for v in n.common_annotations.values_mut() {
+        *v = mask_tokens(v);
+    }
+}
+
+fn mask_tokens(text: &str) -> String {
+    const KEY: &str = "token=";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(KEY) {
+        let (before, after) = rest.split_at(at + KEY.len());
+        out.push_str(before);
+        let end = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .unwrap_or(after.len());
+        if end > 0 {
+            out.push_str(crate::secrets::MASK);
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn approval_tokens_are_masked_and_the_rest_kept() {
+        assert_eq!(
+            mask_tokens("approve: http://p:9464/api/v1/approvals/7?token=abc-DEF_1 (15m)"),
+            format!(
+                "approve: http://p:9464/api/v1/approvals/7?token={} (15m)",
+                crate::secrets::MASK
+            )
+        );
+        assert_eq!(mask_tokens("no link here"), "no link here");
+        assert_eq!(mask_tokens("token="), "token=");
+    }
 
     #[test]
     fn phases_are_spelled_as_stored() {

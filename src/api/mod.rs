@@ -21,7 +21,7 @@
 //! | `GET /api/v1/silences?active=` | silences with their state |
 //! | `DELETE /api/v1/silences/{id}` | end a silence now; 404 when unknown or already ended |
 //! | `POST /api/v1/playbooks/{name}/runs` | start a playbook run → 202 `{"run_id":…}` |
-//! | `GET /api/v1/playbook-runs?playbook=&status=&limit=` | stored playbook runs, newest first |
+//! | `GET /api/v1/playbook-runs?playbook=&status=&since=&limit=` | stored playbook runs, newest first |
 //! | `GET /api/v1/playbook-runs/{id}` | a run with its steps (`?format=markdown`: the report) |
 //! | `GET /api/v1/approvals` | approvals waiting |
 //! | `GET`/`POST /api/v1/approvals/{id}?token=` | see / decide an approval (its own token) |

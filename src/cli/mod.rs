@@ -8,7 +8,7 @@ pub mod playbook;
 mod playbook_audit;
 mod run;
 mod silence;
-mod validate;
+pub mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +71,10 @@ pub struct ValidateArgs {
     /// Also connect to every target.
     #[arg(long)]
     pub online: bool,
+    /// Playbook directory to check against the rules (default: the rules' `playbooks.dir`,
+    /// else `playbooks/` when it exists).
+    #[arg(long, value_name = "DIR")]
+    pub playbooks: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -1,20 +1,23 @@
 //! `patrol playbook run NAME|FILE [--playbooks DIR] [--rules DIR] [--param k=v]… [--dry-run]
-//! [--yes] [--format table|json]`.
+//! [--yes] [--approval-timeout D] [--format table|json]`.
 //!
 //! Exit codes: 0 every step ok (or skipped, planned, tolerated), 1 a step failed (after its
-//! rollback), 2 invalid input (the playbook, the rules, parameters, a missing approval),
-//! 3 refused by a guardrail (playbooks disabled, the lock held, the rate limit reached).
+//! rollback; a denied or timed-out approval fails its step), 2 invalid input (the playbook, the
+//! rules, parameters), 3 refused by a guardrail (playbooks disabled, the lock held, the rate limit reached).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::{Subcommand, ValueEnum};
 
 use super::{DEFAULT_STORE, EXIT_FAILED, EXIT_INVALID, EXIT_OK};
 use crate::config::RuleSet;
+use crate::playbook::guard::{AnnouncedStoreApprover, StoreApprover, TerminalApprover};
 use crate::playbook::runner::{Request, Runner};
 use crate::playbook::{
     Approver, PlaybookRun, PreApproved, RunStatus, StepStatus, find_playbook, read_playbook,
 };
+use crate::store::Store;
 
 /// Exit code of a run refused by a guardrail.
 pub const EXIT_REFUSED: u8 = 3;
@@ -51,9 +54,15 @@ pub struct PlaybookRunArgs {
     /// Render every step, run only those without side effects, print what the others would do.
     #[arg(long)]
     pub dry_run: bool,
-    /// Approve the steps marked `approve: true`.
+    /// Approve the steps marked `approve: true`. Without it they are asked for: on the
+    /// terminal, or else through the approval API of a daemon sharing the store (the link goes
+    /// to the rules' `playbooks.notify` receivers and is printed on stderr).
     #[arg(long)]
     pub yes: bool,
+    /// How long an approval waits for its decision (default: the playbook's `approval_timeout`,
+    /// else the rules' `playbooks.approval_timeout`, 15m).
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::parse)]
+    pub approval_timeout: Option<std::time::Duration>,
     #[arg(long, value_enum, default_value_t = PlaybookFormat::Table)]
     pub format: PlaybookFormat,
     /// Store holding the audit trail, locks and rate limits (shared with the daemon).
@@ -66,6 +75,9 @@ pub struct PlaybookRunArgs {
         default_value = "http://127.0.0.1:9464"
     )]
     pub external_url: String,
+    /// Also write the run report to DIR/<playbook>-<id>.json and .md.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -90,22 +102,25 @@ async fn run(args: PlaybookRunArgs) -> u8 {
             return EXIT_INVALID;
         }
     };
-    let store = match crate::store::Store::open(&args.store).await {
+    let store = match Store::open(&args.store).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("patrol playbook: {e}; nothing was run");
             return EXIT_INVALID;
         }
     };
-    let approver: Option<std::sync::Arc<dyn Approver>> = args
-        .yes
-        .then(|| std::sync::Arc::new(PreApproved(format!("cli:{} (--yes)", current_user()))) as _);
+    let approver = approver(&args, &request, &store);
     let runner = Runner {
         store,
-        approver,
+        approver: Some(approver),
         external_url: args.external_url.clone(),
     };
     let record = runner.execute(request).await;
+    if let Some(dir) = &args.report_dir
+        && let Err(e) = super::playbook_audit::write_reports(dir, &record, &args.external_url)
+    {
+        eprintln!("patrol playbook: {e}");
+    }
     match args.format {
         PlaybookFormat::Json => println!(
             "{}",
@@ -120,6 +135,24 @@ async fn run(args: PlaybookRunArgs) -> u8 {
     }
 }
 
+/// Who approves: `--yes` approves everything; else the person at the terminal; else whoever
+/// gets the approval link (the run waits for a daemon's approval API sharing the store).
+fn approver(args: &PlaybookRunArgs, request: &Request, store: &Store) -> Arc<dyn Approver> {
+    if args.yes {
+        return Arc::new(PreApproved(format!("cli:{} (--yes)", current_user())));
+    }
+    if TerminalApprover::available() {
+        return Arc::new(TerminalApprover {
+            user: current_user(),
+        });
+    }
+    Arc::new(AnnouncedStoreApprover(StoreApprover {
+        store: store.clone(),
+        rules: request.playbook.rules.clone(),
+        external_url: args.external_url.clone(),
+    }))
+}
+
 /// Who runs the command (recorded as the starter and, with `--yes`, the approver).
 pub fn current_user() -> String {
     std::env::var("USER")
@@ -132,7 +165,7 @@ fn prepare(args: &PlaybookRunArgs) -> Result<Request, String> {
     let file = find_playbook(&args.playbook, &args.playbooks)
         .map_err(|e| format!("patrol playbook: {e}"))?;
     let rules = load_rules(args.rules.as_deref())?;
-    let playbook = read_playbook(&file, &rules).map_err(|problems| {
+    let mut playbook = read_playbook(&file, &rules).map_err(|problems| {
         let mut text: Vec<String> = problems.iter().map(ToString::to_string).collect();
         text.push(format!(
             "{} problem(s) in the playbook; nothing was run",
@@ -143,20 +176,11 @@ fn prepare(args: &PlaybookRunArgs) -> Result<Request, String> {
     let params = playbook
         .resolve_params(&args.params)
         .map_err(|e| format!("patrol playbook: {e}; nothing was run"))?;
-    let unapproved: Vec<&str> = playbook
-        .needing_approval()
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect();
-    if !args.dry_run && !args.yes && !unapproved.is_empty() {
-        return Err(format!(
-            "patrol playbook: step(s) {} need approval: rerun with --yes to approve them \
-             (or --dry-run to see the plan); nothing was run",
-            unapproved.join(", ")
-        ));
+    if let Some(timeout) = args.approval_timeout {
+        playbook.approval_timeout = timeout;
     }
     Ok(Request {
-        playbook: std::sync::Arc::new(playbook),
+        playbook: Arc::new(playbook),
         params,
         trigger: serde_json::Value::Null,
         dry_run: args.dry_run,

@@ -20,6 +20,8 @@ use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
 use self::groups::GroupId;
+use super::playbooks::PLAYBOOK_RUN;
+use super::playbooks::trigger::{self, KnownPlaybook, PlannedRun};
 use crate::alert::lifecycle::{self, AlertState};
 use crate::alert::matcher::Labels;
 use crate::alert::outbox::{OutboxObserver, OutboxSender, RateLimit, SenderConfig};
@@ -125,6 +127,7 @@ impl Alerting {
     }
 
     /// Folds a finished run's results into the alerts and queues the notifications they call for.
+    #[cfg(test)]
     pub async fn observe_run(
         &self,
         store: &Store,
@@ -133,10 +136,27 @@ impl Alerting {
         scores: &HashMap<String, f64>,
         now: DateTime<Utc>,
     ) {
+        self.observe_run_triggering(store, rules, results, scores, now, &trigger::none_known)
+            .await;
+    }
+
+    /// [`Self::observe_run`], planning the `on_failure` playbook run of every alert that starts
+    /// firing (when `known` has the playbook): its run id is allocated and linked from the alert
+    /// (annotation `playbook_run`) before the notification is queued. The caller starts the runs.
+    pub async fn observe_run_triggering(
+        &self,
+        store: &Store,
+        rules: &RuleSet,
+        results: &[(Arc<Check>, Vec<CheckResult>)],
+        scores: &HashMap<String, f64>,
+        now: DateTime<Utc>,
+        known: KnownPlaybook<'_>,
+    ) -> Vec<PlannedRun> {
         *self.scores.lock().await = scores.clone();
         let _one_pass = self.queueing.lock().await;
         let mut changed = Vec::new();
         let mut transitions = Vec::new();
+        let mut planned = Vec::new();
         {
             let mut states = self.states.lock().await;
             for (check, check_results) in results {
@@ -146,8 +166,23 @@ impl Alerting {
                         check.name(),
                         &r.series,
                     ));
-                    let (state, ts) =
-                        lifecycle::observe(states.get(&id).cloned(), r, check, &policy, now);
+                    let prev = states.get(&id).cloned();
+                    let (mut state, ts) = lifecycle::observe(prev.clone(), r, check, &policy, now);
+                    trigger::keep_run_link(prev.as_ref(), &mut state);
+                    let shadow = check.is_shadow() || r.shadow;
+                    if let Some(name) = check.common.on_failure.as_deref()
+                        && !shadow
+                        && known(name)
+                        && trigger::started_firing(prev.as_ref(), &state)
+                        && !trigger::in_maintenance(rules, &state.labels, name, now)
+                    {
+                        let run =
+                            trigger::on_failure(name, check, r, &state, scores, &self.external_url);
+                        state
+                            .annotations
+                            .insert(PLAYBOOK_RUN.into(), run.url.clone());
+                        planned.push(run);
+                    }
                     transitions.extend(ts.into_iter().map(|t| (state.clone(), t)));
                     states.insert(id, state.clone());
                     changed.push(state);
@@ -159,16 +194,19 @@ impl Alerting {
         }
         self.queue(store, rules, changed, transitions, false, now)
             .await;
+        planned
     }
 
     /// Folds an evaluation of the health scores into the services' `score_low` alerts (only
-    /// services with a `low_score` rule have one).
+    /// services with a `low_score` rule have one). A service's alert that starts firing in this
+    /// pass links the playbook run `run_links` has for it (annotation `playbook_run`).
     pub async fn observe_scores(
         &self,
         store: &Store,
         rules: &RuleSet,
         scores: &[crate::score::ServiceScore],
         low: &[crate::score::LowScoreEvent],
+        run_links: &HashMap<String, String>,
         now: DateTime<Utc>,
     ) {
         let policy = AlertPolicy::default();
@@ -187,14 +225,21 @@ impl Alerting {
                 };
                 let event = low.iter().find(|e| e.service == score.service);
                 let id = lifecycle::fingerprint(&lifecycle::score_identity(&score.service));
-                let (state, ts) = lifecycle::observe_score_low(
-                    states.get(&id).cloned(),
+                let prev = states.get(&id).cloned();
+                let (mut state, ts) = lifecycle::observe_score_low(
+                    prev.clone(),
                     score,
                     event,
                     rule.below,
                     &policy,
                     now,
                 );
+                trigger::keep_run_link(prev.as_ref(), &mut state);
+                if let Some(url) = run_links.get(&score.service)
+                    && trigger::started_firing(prev.as_ref(), &state)
+                {
+                    state.annotations.insert(PLAYBOOK_RUN.into(), url.clone());
+                }
                 if states.get(&id) == Some(&state) {
                     continue;
                 }

@@ -131,9 +131,21 @@ impl Daemon {
             .iter()
             .map(|s| (s.service.clone(), s.score))
             .collect();
-        self.alerting
-            .observe_run(&self.state.store, &rules, &by_check, &scores, Utc::now())
+        // `on_failure` playbooks of alerts that start firing: linked from the alert, then run
+        // in their own tasks.
+        let playbooks = &self.state.playbooks;
+        let planned = self
+            .alerting
+            .observe_run_triggering(
+                &self.state.store,
+                &rules,
+                &by_check,
+                &scores,
+                Utc::now(),
+                &|name| playbooks.knows(name),
+            )
             .await;
+        playbooks.start_planned(planned);
         self.learn(&updates).await;
         self.remember(&memories).await;
         self.fold_states(&results).await;

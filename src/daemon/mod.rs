@@ -6,6 +6,7 @@ pub(crate) mod alerts;
 mod core;
 pub mod events;
 mod jobs;
+pub mod playbooks;
 mod reload;
 mod scores;
 pub mod state;
@@ -70,6 +71,10 @@ pub struct DaemonArgs {
     /// How often health scores are evaluated.
     #[arg(long, default_value = "30s", value_parser = duration::parse)]
     pub score_every: Duration,
+    /// Directory of the `kind: playbook` files (default: `playbooks`; the rules' `playbooks.dir`
+    /// wins). A missing directory means no playbooks.
+    #[arg(long, value_name = "DIR")]
+    pub playbooks: Option<PathBuf>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; exit code 0 after a clean drain, 2 for bad input.
@@ -101,13 +106,24 @@ async fn start(args: DaemonArgs) -> Result<(), String> {
         format!("{} problem(s) in the rules; not starting", problems.len())
     })?;
     let store = Store::open(&args.store).await.map_err(|e| e.to_string())?;
-    recover_drill_faults(&store, &rules).await;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let external_url = external_url(&args, bound);
+    let playbooks = load_playbooks(&args, &rules, &store, &external_url)?;
+    recover_drill_faults(&store, &rules).await;
     let shutdown = CancellationToken::new();
-    let daemon = assemble(&args, rules, store, timezone, shutdown.clone()).await?;
+    let daemon = assemble(
+        &args,
+        rules,
+        store,
+        playbooks,
+        external_url,
+        timezone,
+        shutdown.clone(),
+    )
+    .await?;
     let observer = Arc::new(alerts::MetricsObserver(daemon.state.clone()))
         as Arc<dyn crate::alert::outbox::OutboxObserver>;
     let rules_now = daemon.state.rules.load_full();
@@ -124,6 +140,12 @@ async fn start(args: DaemonArgs) -> Result<(), String> {
     let _watcher = reload::watch(&args.rules, reload_tx.clone())
         .map_err(|e| tracing::warn!("{e}; reload with SIGHUP or POST /api/v1/reload"))
         .ok();
+    // Edited playbooks apply like edited rules (read against them, all or nothing).
+    let playbooks_dir = daemon.state.playbooks.dir_for(&daemon.state.rules.load());
+    let _playbooks_watcher = playbooks_dir
+        .is_dir()
+        .then(|| reload::watch(&playbooks_dir, reload_tx.clone()).ok())
+        .flatten();
     tokio::spawn(reload_requests(daemon.clone(), reload_rx));
     tokio::spawn(on_sighup(reload_tx));
     tokio::spawn(score_loop(
@@ -175,18 +197,50 @@ async fn recover_drill_faults(store: &Store, rules: &config::RuleSet) {
     }
 }
 
+/// Base URL of patrol as people reach it: `--external-url`, else `http://` and the address
+/// bound (with `--listen 127.0.0.1:0`, the port it got).
+fn external_url(args: &DaemonArgs, bound: SocketAddr) -> String {
+    args.external_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"))
+}
+
+/// The playbooks for `rules` and their runner; an invalid playbook (or a rule naming a missing
+/// one) keeps the daemon from starting, as an invalid rule does.
+fn load_playbooks(
+    args: &DaemonArgs,
+    rules: &config::RuleSet,
+    store: &Store,
+    external_url: &str,
+) -> Result<Arc<playbooks::Playbooks>, String> {
+    let runs = playbooks::RunContext {
+        store: store.clone(),
+        external_url: external_url.to_string(),
+    };
+    let playbooks = playbooks::Playbooks::new(args.playbooks.clone(), runs);
+    let set = playbooks.prepare(rules).map_err(|problems| {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        format!(
+            "{} problem(s) in the playbooks; not starting",
+            problems.len()
+        )
+    })?;
+    playbooks.install(set);
+    Ok(Arc::new(playbooks))
+}
+
 /// Builds the daemon: cached baselines and check states, the writer, the scheduler.
 async fn assemble(
     args: &DaemonArgs,
     rules: config::RuleSet,
     store: Store,
+    playbooks: Arc<playbooks::Playbooks>,
+    external_url: String,
     timezone: chrono_tz::Tz,
     shutdown: CancellationToken,
 ) -> Result<Arc<Daemon>, String> {
-    let external_url = args
-        .external_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", args.listen));
     let alerting = alerts::Alerting::load(&store, external_url).await?;
     let names: Vec<String> = rules.checks.iter().map(|c| c.name().to_string()).collect();
     let baselines = store.baselines(&names).await.map_err(|e| e.to_string())?;
@@ -200,13 +254,16 @@ async fn assemble(
     let writer = Writer::start(store.clone(), events.clone());
     let daemon = Arc::new_cyclic(|weak| {
         let control = Arc::new(DaemonControl(weak.clone()));
-        let state = Arc::new(DaemonState::new(
-            rules.clone(),
-            store,
-            events,
-            control,
-            args.api_token.clone(),
-        ));
+        let state = Arc::new(
+            DaemonState::new(
+                rules.clone(),
+                store,
+                events,
+                control,
+                args.api_token.clone(),
+            )
+            .with_playbooks(playbooks),
+        );
         Daemon {
             state,
             rules_dir: args.rules.clone(),
@@ -360,13 +417,15 @@ async fn drain(daemon: &Arc<Daemon>, grace: Duration, shutdown: &CancellationTok
     );
     daemon.state.set_ready(false);
     daemon.api_runs.close();
+    let playbook_runs = daemon.state.playbooks.tasks();
+    playbook_runs.close();
     let scheduled = async {
         if let Some(s) = daemon.scheduler.get() {
             s.shutdown().await;
             s.drained().await;
         }
     };
-    let in_flight = async { tokio::join!(scheduled, daemon.api_runs.wait()) };
+    let in_flight = async { tokio::join!(scheduled, daemon.api_runs.wait(), playbook_runs.wait()) };
     if tokio::time::timeout(grace, in_flight).await.is_err() {
         let scheduled = daemon.scheduler.get().map_or(0, |s| s.in_flight());
         tracing::warn!(
@@ -374,6 +433,12 @@ async fn drain(daemon: &Arc<Daemon>, grace: Duration, shutdown: &CancellationTok
             scheduled,
             daemon.api_runs.len()
         );
+        if !playbook_runs.is_empty() {
+            tracing::warn!(
+                "{} playbook run(s) still running after the grace period are cut short",
+                playbook_runs.len()
+            );
+        }
     }
     daemon.writer.flush().await;
     shutdown.cancel();

@@ -24,7 +24,11 @@ pub async fn reload(daemon: &Arc<Daemon>) -> ReloadOutcome {
     let old = daemon.state.rules.load_full();
     match config::load(std::slice::from_ref(&daemon.rules_dir)) {
         Err(problems) => refuse(daemon, &old, problems).await,
-        Ok(new) => apply(daemon, &old, new).await,
+        // The playbooks are read against the new rules and apply with them, or neither does.
+        Ok(new) => match daemon.state.playbooks.prepare(&new) {
+            Err(problems) => refuse(daemon, &old, problems).await,
+            Ok(playbooks) => apply(daemon, &old, new, playbooks).await,
+        },
     }
 }
 
@@ -57,7 +61,12 @@ async fn refuse(
     }
 }
 
-async fn apply(daemon: &Arc<Daemon>, old: &RuleSet, new: RuleSet) -> ReloadOutcome {
+async fn apply(
+    daemon: &Arc<Daemon>,
+    old: &RuleSet,
+    new: RuleSet,
+    playbooks: super::playbooks::load::PlaybookSet,
+) -> ReloadOutcome {
     forget_changed_baselines(daemon, old, &new).await;
     // Series of removed checks, and of checks that moved to another service, leave /metrics.
     let moved = |c: &crate::config::Check| {
@@ -80,6 +89,7 @@ async fn apply(daemon: &Arc<Daemon>, old: &RuleSet, new: RuleSet) -> ReloadOutco
         .start_sender(&daemon.state.store, &new, observer, &daemon.shutdown)
         .await;
     daemon.state.rules.store(Arc::new(new));
+    daemon.state.playbooks.install(playbooks);
     if let Some(s) = daemon.scheduler.get() {
         s.replace_jobs(jobs);
     }

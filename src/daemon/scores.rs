@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use super::core::Daemon;
+use super::playbooks::trigger::{self, PlannedRun};
 use crate::score;
 use crate::store::{NewEvent, ScoreRecord};
 
@@ -45,11 +46,21 @@ pub async fn evaluate_now(daemon: &Arc<Daemon>) {
         at: now,
         data: serde_json::to_value(e).unwrap_or_default(),
     }));
-    // `score_low` events become alerts, routed like any other.
+    // `score_low` events start the services' `on_low_score` playbooks and become alerts
+    // (linking those runs), routed like any other.
+    let planned = plan_low_score_runs(daemon, &rules, &low);
+    let links = planned
+        .iter()
+        .map(|(service, run)| (service.clone(), run.url.clone()))
+        .collect();
     daemon
         .alerting
-        .observe_scores(&daemon.state.store, &rules, &scores, &low, now)
+        .observe_scores(&daemon.state.store, &rules, &scores, &low, &links, now)
         .await;
+    daemon
+        .state
+        .playbooks
+        .start_planned(planned.into_iter().map(|(_, run)| run).collect());
     let records: Vec<ScoreRecord> = scores.iter().map(ScoreRecord::from).collect();
     if let Err(e) = daemon.state.store.save_scores(&records).await {
         tracing::warn!("could not store scores: {e}");
@@ -63,4 +74,36 @@ pub async fn evaluate_now(daemon: &Arc<Daemon>) {
         tracing::warn!("could not store score events: {e}");
     }
     *daemon.state.scores.write().await = scores;
+}
+
+/// The `on_low_score` runs the `score_low` events `low` ask for, by service (only playbooks
+/// that are loaded: the alert links a run that will exist).
+fn plan_low_score_runs(
+    daemon: &Daemon,
+    rules: &crate::config::RuleSet,
+    low: &[score::LowScoreEvent],
+) -> Vec<(String, PlannedRun)> {
+    let playbooks = &daemon.state.playbooks;
+    low.iter()
+        .filter_map(|event| {
+            let name = rules
+                .services
+                .get(&event.service)?
+                .on_low_score
+                .as_deref()?;
+            if !playbooks.knows(name) {
+                tracing::warn!(
+                    "service {} is low, but its on_low_score playbook {name} is not loaded",
+                    event.service
+                );
+                return None;
+            }
+            let labels = crate::alert::lifecycle::score_identity(&event.service);
+            if trigger::in_maintenance(rules, &labels, name, chrono::Utc::now()) {
+                return None;
+            }
+            let run = trigger::on_low_score(name, event, playbooks.external_url());
+            Some((event.service.clone(), run))
+        })
+        .collect()
 }

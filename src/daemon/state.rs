@@ -69,6 +69,8 @@ pub struct DaemonState {
     pub control: Arc<dyn Control>,
     /// Bearer token required by mutating endpoints, when set.
     pub api_token: Option<String>,
+    /// The loaded playbooks and their runner (none without a daemon).
+    pub playbooks: Arc<super::playbooks::Playbooks>,
     ready: AtomicBool,
 }
 
@@ -98,8 +100,15 @@ impl DaemonState {
             scores: RwLock::new(Vec::new()),
             control,
             api_token,
+            playbooks: Arc::new(super::playbooks::Playbooks::none()),
             ready: AtomicBool::new(false),
         }
+    }
+
+    /// The state with `playbooks` (the daemon's; without it no playbook can be run).
+    pub fn with_playbooks(mut self, playbooks: Arc<super::playbooks::Playbooks>) -> DaemonState {
+        self.playbooks = playbooks;
+        self
     }
 
     /// Ready once the scheduler runs (and until shutdown begins).

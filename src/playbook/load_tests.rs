@@ -20,16 +20,25 @@ fn problems(text: &str) -> Vec<String> {
 #[test]
 fn a_valid_playbook_keeps_its_steps_in_order_with_defaults() {
     let pb = load(
-        "kind: playbook\nname: p\nexec_allow: [echo]\ntimeout: 1m\nsteps:\n  - exec: { command: [echo, hi] }\n  - { name: pause, wait: 2s, on_error: continue, approve: true }\nrollback:\n  - { name: undo, exec: { command: \"echo undo\" } }\n",
+        "kind: playbook\nname: p\ntimeout: 1m\nlock: \"{{ params.svc }}\"\nrate_limit: 3/h\nsteps:\n  - { wait: 1s, rollback: [{ wait: 2s }] }\n  - { name: pause, wait: 2s, on_error: continue, approve: true }\nrollback:\n  - { name: undo, wait: 1s }\n",
     )
     .expect("valid");
     let names: Vec<&str> = pb.steps.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["exec_1", "pause"]);
+    assert_eq!(names, ["wait_1", "pause"]);
+    assert_eq!(pb.steps[0].rollback[0].name, "wait_1_rollback_wait_1");
+    assert_eq!(pb.lock.as_deref(), Some("{{ params.svc }}"));
+    assert_eq!(
+        pb.rate_limit,
+        Some(RateLimit {
+            count: 3,
+            per: std::time::Duration::from_secs(3600)
+        })
+    );
     assert_eq!(pb.steps[0].on_error, OnError::Rollback);
     assert_eq!(pb.steps[1].on_error, OnError::Continue);
     assert_eq!(pb.timeout, std::time::Duration::from_secs(60));
     assert_eq!(pb.needing_approval().len(), 1);
-    assert_eq!(pb.rollback[0].kind, "exec");
+    assert_eq!(pb.rollback[0].kind, "wait");
 }
 
 #[test]
@@ -65,14 +74,15 @@ fn kubernetes_steps_need_a_kubernetes_target_of_the_rules() {
 #[test]
 fn top_level_and_step_fields_are_checked() {
     let p = problems(
-        "kind: playbook\nname: bad name\nsteps:\n  - http: { url: x, methd: GET }\n  - { name: a, wait: 1s }\n  - { name: a, wait: 0s, on_error: retry }\nlock: x\n",
+        "kind: playbook\nname: bad name\nsteps:\n  - http: { url: x, methd: GET }\n  - { name: a, wait: 1s }\n  - { name: a, wait: 0s, on_error: retry }\nlocks: x\nrate_limit: 3/fortnight\n",
     );
     for want in [
         "pb.yaml:2:7: error: playbook name \"bad name\"",
         "pb.yaml:4:21: error: unknown field `methd`",
         "pb.yaml:6:13: error: two steps are named `a`",
         "pb.yaml:6:36: error: unknown variant `retry`",
-        "pb.yaml:7:1: error: unknown field `lock` for a playbook",
+        "pb.yaml:7:1: error: unknown field `locks` for a playbook",
+        "pb.yaml:8:13: error: rate_limit \"3/fortnight\": expected COUNT/PERIOD",
     ] {
         assert!(p.iter().any(|m| m.contains(want)), "want {want}: {p:?}");
     }

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod guard;
 pub mod load;
+pub mod report;
 pub mod run;
 pub mod runner;
 pub mod spec;

@@ -402,7 +402,7 @@ impl StepRunner<'_> {
             kind: step.kind.to_string(),
             phase: phase.to_string(),
             status: StepStatus::Ok,
-            description: step.action.describe(),
+            description: crate::secrets::redact_owned(step.action.describe()),
             input: Value::Null,
             output: Value::Null,
             error: None,
@@ -464,7 +464,7 @@ impl StepRunner<'_> {
             let field = crate::config::path_text(path);
             return Err(format!("after rendering, `{field}`: {message}"));
         }
-        record.description = action.describe();
+        record.description = crate::secrets::redact_owned(action.describe());
         if self.env.dry_run && !action.dry_run_safe() {
             record.status = StepStatus::Planned;
             return Ok(None);

@@ -66,20 +66,32 @@ impl Runner {
             return self.refuse(&playbook, &options, why.to_string()).await;
         }
         // A dry run changes nothing: it neither counts against the limit nor takes the lock.
+        // The lock is taken first, so that a run refused because another holds it does not use
+        // up the rate limit.
         let mut lock = None;
         if !options.dry_run {
-            if let Some(limit) = playbook.rate_limit
-                && let Err(e) =
-                    guard::admit(&self.store, &playbook.name, &key, limit, chrono::Utc::now()).await
-            {
-                return self.refuse(&playbook, &options, e).await;
-            }
             if playbook.lock.is_some() {
                 let ttl = playbook.timeout * 2 + playbook.approval_timeout;
                 match guard::acquire_lock(&self.store, &key, &options.run_id, ttl).await {
                     Ok(held) => lock = Some(held),
                     Err(e) => return self.refuse(&playbook, &options, e).await,
                 }
+            }
+            if let Some(limit) = playbook.rate_limit
+                && let Err(e) = guard::admit(
+                    &self.store,
+                    &playbook.name,
+                    &key,
+                    &options.run_id,
+                    limit,
+                    chrono::Utc::now(),
+                )
+                .await
+            {
+                if let Some(held) = lock {
+                    held.release(&self.store).await;
+                }
+                return self.refuse(&playbook, &options, e).await;
             }
         }
         let mut run = PlaybookRun::start(&playbook, &options);

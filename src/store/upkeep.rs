@@ -26,6 +26,10 @@ pub struct PruneCounts {
     pub events: u64,
     /// Delivered, dead-lettered and folded notifications of the outbox.
     pub notifications: u64,
+    /// Finished playbook runs (their steps go with them).
+    pub playbook_runs: u64,
+    /// Decided or expired approvals.
+    pub approvals: u64,
 }
 
 /// The rows of one table that a retention pass deletes, as `SELECT id …` (each table's own id
@@ -58,6 +62,19 @@ const SCORES: Expiry = Expiry {
 const EVENTS: Expiry = Expiry {
     table: "events",
     select_expired: "SELECT id FROM events WHERE at < ",
+    and_then: "",
+};
+
+/// Finished playbook runs (a running one is kept whatever its age); the steps follow by cascade.
+const PLAYBOOK_RUNS: Expiry = Expiry {
+    table: "playbook_runs",
+    select_expired: "SELECT id FROM playbook_runs WHERE status <> 'running' AND started_at < ",
+    and_then: "",
+};
+/// Approvals past their expiry (decided or not: an expired one can no longer be decided).
+const APPROVALS: Expiry = Expiry {
+    table: "playbook_approvals",
+    select_expired: "SELECT id FROM playbook_approvals WHERE expires_at < ",
     and_then: "",
 };
 
@@ -143,6 +160,8 @@ impl Store {
             scores: self.delete_expired(&SCORES, before).await?,
             events: self.delete_expired(&EVENTS, before).await?,
             notifications: self.delete_expired(&NOTIFICATIONS, before).await?,
+            playbook_runs: self.delete_expired(&PLAYBOOK_RUNS, before).await?,
+            approvals: self.delete_expired(&APPROVALS, before).await?,
         };
         on_pool!(self, |pool, Db| {
             let mut q = QueryBuilder::<Db>::new("DELETE FROM latest_scores WHERE at < ");

@@ -37,7 +37,7 @@ impl ExecStep {
         let program = &argv[0];
         if !allow.iter().any(|a| a == program) {
             return Err(format!(
-                "`{program}` is not in the playbook's exec_allow ({}); add it there to let steps run it",
+                "`{program}` is not in `playbooks.exec_allow` of the rules ({}); add it there to let steps run it",
                 if allow.is_empty() {
                     "empty".to_string()
                 } else {

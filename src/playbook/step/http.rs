@@ -41,35 +41,94 @@ pub struct HttpStep {
     pub timeout: Duration,
 }
 
-impl HttpStep {
-    fn method(&self) -> Result<reqwest::Method, String> {
-        reqwest::Method::from_bytes(self.method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| format!("`{}` is not an HTTP method", self.method))
+/// One request as steps send it (`http`, `capture`, `isolate` share it).
+pub(super) struct Request<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    pub headers: &'a BTreeMap<String, String>,
+    pub body: Option<&'a str>,
+    pub timeout: Duration,
+}
+
+impl Request<'_> {
+    /// `GET url` with `headers`.
+    pub fn get<'a>(
+        url: &'a str,
+        headers: &'a BTreeMap<String, String>,
+        timeout: Duration,
+    ) -> Request<'a> {
+        Request {
+            method: "GET",
+            url,
+            headers,
+            body: None,
+            timeout,
+        }
     }
 
-    async fn send(&self) -> Result<(u16, String), String> {
+    /// `METHOD url` and what goes wrong before a response, naming both.
+    fn what(&self) -> String {
+        format!("{} {}", self.method.to_ascii_uppercase(), self.url)
+    }
+
+    /// Sends it; the response with its body still to read.
+    pub async fn send(&self) -> Result<reqwest::Response, String> {
         crate::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(self.timeout)
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
-        let mut request = client.request(self.method()?, &self.url);
-        for (k, v) in &self.headers {
+        let mut request = client.request(parse_method(self.method)?, self.url);
+        for (k, v) in self.headers {
             request = request.header(k, v);
         }
-        if let Some(body) = &self.body {
-            request = request.body(body.clone());
+        if let Some(body) = self.body {
+            request = request.body(body.to_string());
         }
-        let response = request
+        request
             .send()
             .await
-            .map_err(|e| format!("{} {}: {e}", self.method, self.url))?;
+            .map_err(|e| format!("{}: {e}", self.what()))
+    }
+
+    /// Sends it and reads the whole body as text.
+    pub async fn send_for_text(&self) -> Result<(u16, String), String> {
+        let response = self.send().await?;
         let status = response.status().as_u16();
         let body = response
             .text()
             .await
-            .map_err(|e| format!("{} {}: reading the body: {e}", self.method, self.url))?;
+            .map_err(|e| format!("{}: reading the body: {e}", self.what()))?;
         Ok((status, body))
+    }
+}
+
+/// `method` as reqwest knows it (any case).
+pub(super) fn parse_method(method: &str) -> Result<reqwest::Method, String> {
+    reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| format!("`{method}` is not an HTTP method"))
+}
+
+/// The first 200 characters of a body, for messages.
+pub(super) fn snippet(body: &str) -> String {
+    body.chars().take(200).collect()
+}
+
+impl HttpStep {
+    fn method(&self) -> Result<reqwest::Method, String> {
+        parse_method(&self.method)
+    }
+
+    async fn send(&self) -> Result<(u16, String), String> {
+        Request {
+            method: &self.method,
+            url: &self.url,
+            headers: &self.headers,
+            body: self.body.as_deref(),
+            timeout: self.timeout,
+        }
+        .send_for_text()
+        .await
     }
 }
 
@@ -109,11 +168,10 @@ impl StepKind for HttpStep {
         };
         if !expected {
             let want = self.status.map_or("2xx".to_string(), |s| s.to_string());
-            let snippet: String = body.chars().take(200).collect();
             return Err(format!(
-                "{} {} answered {status}, expected {want}: {snippet}",
+                "{} answered {status}, expected {want}: {}",
                 self.describe(),
-                self.url
+                snippet(&body)
             ));
         }
         let parsed: Option<Value> = serde_json::from_str(&body).ok();

@@ -12,10 +12,18 @@ use serde_json::Value;
 
 use crate::config::{DeError, Issues, Node, RuleSet, from_node};
 
+pub mod capture;
 pub mod check;
 pub mod exec;
 pub mod http;
+pub mod isolate;
 pub mod kubernetes;
+pub mod notify;
+pub mod redis;
+pub mod sql;
+mod targets;
+#[cfg(test)]
+mod test_support;
 pub mod wait;
 
 /// What a step may use while running.
@@ -135,4 +143,9 @@ steps! {
     "wait" => Wait(wait::WaitStep),
     "kubernetes" => Kubernetes(kubernetes::KubeStep),
     "check" => Check(check::CheckStep),
+    "sql" => Sql(sql::SqlStep),
+    "redis" => Redis(redis::RedisStep),
+    "notify" => Notify(notify::NotifyStep),
+    "capture" => Capture(capture::CaptureStep),
+    "isolate" => Isolate(isolate::IsolateStep),
 }

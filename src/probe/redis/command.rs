@@ -33,7 +33,8 @@ impl Command {
             .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
     }
 
-    fn check_read_only(&self) -> Result<(), String> {
+    /// Whether the command is on the read-only list (why not, in words, otherwise).
+    pub fn check_read_only(&self) -> Result<(), String> {
         let Some((_, subcommands)) = READ_ONLY.iter().find(|(n, _)| *n == self.name) else {
             let known: Vec<&str> = READ_ONLY.iter().map(|(n, _)| *n).collect();
             return Err(format!(

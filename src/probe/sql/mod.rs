@@ -23,9 +23,9 @@ use crate::config::{CheckCommon, Issues, TargetSpec};
 use crate::result::Value;
 
 mod guard;
-mod mysql;
-mod postgres;
-mod sqlite;
+pub(crate) mod mysql;
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
 
 pub use guard::{Dialect, read_only_statement};
 
@@ -345,7 +345,7 @@ where
 
 /// One cell as a [`Value`]: `None` for NULL, else what `decode_value` makes of it by its type;
 /// a failure names the column and its type.
-fn decode_cell<DB>(
+pub(crate) fn decode_cell<DB>(
     row: &DB::Row,
     i: usize,
     decode_value: DecodeValue<DB>,
@@ -376,7 +376,7 @@ where
 }
 
 /// Opens the one connection of a run, naming `at` (host:port or file) when that fails.
-async fn connect<C>(
+pub(crate) async fn connect<C>(
     at: &str,
     deadline: Deadline,
     fut: impl Future<Output = Result<C, sqlx::Error>>,

@@ -23,14 +23,17 @@ pub(super) async fn read(url: &str, request: Request<'_>) -> Result<Vec<Reading>
 }
 
 /// A statement time limit for the session, then `START TRANSACTION READ ONLY`.
-async fn begin_read_only(conn: &mut MySqlConnection, deadline: Deadline) -> Result<(), ProbeError> {
+pub(crate) async fn begin_read_only(
+    conn: &mut MySqlConnection,
+    deadline: Deadline,
+) -> Result<(), ProbeError> {
     limit_statement_time(conn, deadline).await?;
     execute(conn, "START TRANSACTION READ ONLY").await
 }
 
 /// MariaDB knows `max_statement_time` (seconds), MySQL `max_execution_time` (milliseconds, for
 /// SELECT). Each refuses the other's variable, so try MariaDB's first and MySQL's on refusal.
-async fn limit_statement_time(
+pub(crate) async fn limit_statement_time(
     conn: &mut MySqlConnection,
     deadline: Deadline,
 ) -> Result<(), ProbeError> {
@@ -52,7 +55,7 @@ async fn limit_statement_time(
 }
 
 /// One cell as a [`Value`]; NULL never gets here (MySQL's zero dates count as NULL).
-fn decode_value(raw: MySqlValueRef<'_>, ty: &str) -> Result<Option<Value>, BoxDynError> {
+pub(crate) fn decode_value(raw: MySqlValueRef<'_>, ty: &str) -> Result<Option<Value>, BoxDynError> {
     match ty {
         "NULL" => Ok(None),
         "BOOLEAN" | "TINYINT" | "SMALLINT" | "INT" | "MEDIUMINT" | "BIGINT" | "YEAR" => {

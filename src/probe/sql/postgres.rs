@@ -17,7 +17,10 @@ pub(super) async fn read(url: &str, request: Request<'_>) -> Result<Vec<Reading>
 }
 
 /// `BEGIN READ ONLY` with a `statement_timeout` for this transaction only.
-async fn begin_read_only(conn: &mut PgConnection, deadline: Deadline) -> Result<(), ProbeError> {
+pub(crate) async fn begin_read_only(
+    conn: &mut PgConnection,
+    deadline: Deadline,
+) -> Result<(), ProbeError> {
     execute(conn, "BEGIN READ ONLY").await?;
     let ms = deadline.statement_limit().as_millis();
     execute(
@@ -28,7 +31,7 @@ async fn begin_read_only(conn: &mut PgConnection, deadline: Deadline) -> Result<
 }
 
 /// One non-NULL cell as a [`Value`] (JSON null is `None` too).
-fn decode_value(raw: PgValueRef<'_>, ty: &str) -> Result<Option<Value>, BoxDynError> {
+pub(crate) fn decode_value(raw: PgValueRef<'_>, ty: &str) -> Result<Option<Value>, BoxDynError> {
     match ty {
         "BOOL" => num(if <bool as Decode<Postgres>>::decode(raw)? {
             1.0

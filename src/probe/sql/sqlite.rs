@@ -13,7 +13,7 @@ use crate::probe::ProbeError;
 use crate::result::Value;
 
 /// Virtual-machine steps between two looks at the clock.
-const STEPS_PER_CHECK: i32 = 1000;
+pub(crate) const STEPS_PER_CHECK: i32 = 1000;
 
 /// Reads the wanted columns of every row the request's statement returns, read-only, in time.
 pub(super) async fn read(url: &str, request: Request<'_>) -> Result<Vec<Reading>, ProbeError> {
@@ -29,7 +29,7 @@ pub(super) async fn read(url: &str, request: Request<'_>) -> Result<Vec<Reading>
 }
 
 /// `PRAGMA query_only`, a progress handler that interrupts the statement at its limit, `BEGIN`.
-async fn begin_read_only(
+pub(crate) async fn begin_read_only(
     conn: &mut SqliteConnection,
     deadline: Deadline,
 ) -> Result<(), ProbeError> {
@@ -43,7 +43,7 @@ async fn begin_read_only(
 }
 
 /// SQLite reports the progress handler's stop as a bare "interrupted"; say why.
-fn interrupted_is_timeout(e: ProbeError, deadline: Deadline) -> ProbeError {
+pub(crate) fn interrupted_is_timeout(e: ProbeError, deadline: Deadline) -> ProbeError {
     if e.0.starts_with("interrupted") {
         ProbeError::new(format!(
             "statement timeout: the query was interrupted after {}",
@@ -56,7 +56,10 @@ fn interrupted_is_timeout(e: ProbeError, deadline: Deadline) -> ProbeError {
 
 /// One non-NULL cell as a [`Value`], by the storage class of the value itself (SQLite types
 /// values, not columns).
-fn decode_value(raw: SqliteValueRef<'_>, ty: &str) -> Result<Option<Value>, BoxDynError> {
+pub(crate) fn decode_value(
+    raw: SqliteValueRef<'_>,
+    ty: &str,
+) -> Result<Option<Value>, BoxDynError> {
     Ok(Some(match ty {
         "INTEGER" | "BOOLEAN" => Value::Num(<i64 as Decode<Sqlite>>::decode(raw)? as f64),
         "REAL" | "NUMERIC" => Value::Num(<f64 as Decode<Sqlite>>::decode(raw)?),
