@@ -6,6 +6,8 @@
 mod common;
 mod daemon_support;
 
+use common::streams;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
@@ -79,8 +81,14 @@ fn attachment(name: &str, encoding: &str, body: &str) -> Attachment {
 async fn retention_drops_old_finished_runs_with_their_steps(url: &str) {
     let store = Store::open(url).await.unwrap();
     let old = t0() - Duration::days(40);
-    for (id, status) in [("old-done", RunStatus::Succeeded), ("old-running", RunStatus::Running)] {
-        store.save_playbook_run(&run(id, "fix-api", status, old)).await.unwrap();
+    for (id, status) in [
+        ("old-done", RunStatus::Succeeded),
+        ("old-running", RunStatus::Running),
+    ] {
+        store
+            .save_playbook_run(&run(id, "fix-api", status, old))
+            .await
+            .unwrap();
         let record = step("probe", "steps", StepStatus::Ok, old);
         store.save_playbook_step(id, 0, &record).await.unwrap();
     }
@@ -369,15 +377,6 @@ async fn patrol(dir: &Path, args: &[&str], secret: Option<&str>) -> Output {
         .await
         .expect("patrol ends within a minute")
         .unwrap()
-}
-
-fn streams(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn assert_no_secret(what: &str, text: &str, secret: &str) {

@@ -2,7 +2,10 @@
 //! random loopback port) and real processes: templates over params and captures, `when`,
 //! rollback, dry run, the exec allowlist (the rules' `playbooks.exec_allow`) and approvals.
 
+mod common;
 mod kube_support;
+
+use common::streams;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -66,15 +69,6 @@ async fn patrol(dir: &Path, args: &[&str]) -> Output {
         .output()
         .await
         .unwrap()
-}
-
-fn streams(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn json_of(out: &Output) -> Value {

@@ -14,6 +14,8 @@
 mod common;
 mod daemon_support;
 
+use common::streams;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{Arc, Mutex};
@@ -166,15 +168,6 @@ impl Setup {
 
 fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("guards.db").display())
-}
-
-fn streams(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn json_of(out: &Output) -> Value {

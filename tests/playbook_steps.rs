@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::streams;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -43,15 +45,6 @@ async fn run(dir: &Path, playbook: &str, rules: &str, extra: &[&str]) -> Output 
         .await
         .expect("patrol playbook run finishes within a minute")
         .unwrap()
-}
-
-fn streams(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// The run record of a run that exited with `code`.

@@ -14,5 +14,5 @@ pub mod silence;
 pub mod template;
 pub mod truncate;
 
-pub use notification::{Alert, AlertStatus, Notification};
+pub use notification::{Alert, AlertStatus, Notification, OwnMessage};
 pub use notifier::{ReceiverSpec, SendContext, SendError};

@@ -58,6 +58,45 @@ pub struct Notification {
     pub idempotency_key: String,
 }
 
+/// What patrol says on its own (a test message, a playbook notice or approval, a report) as a
+/// notification carrying one firing alert.
+pub struct OwnMessage {
+    pub receiver: String,
+    pub group_key: String,
+    pub group_labels: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub generator_url: String,
+    pub fingerprint: String,
+    pub external_url: String,
+    pub idempotency_key: String,
+    pub at: DateTime<Utc>,
+}
+
+impl From<OwnMessage> for Notification {
+    fn from(m: OwnMessage) -> Notification {
+        Notification {
+            receiver: m.receiver,
+            group_key: m.group_key,
+            status: AlertStatus::Firing,
+            group_labels: m.group_labels,
+            common_labels: m.labels.clone(),
+            common_annotations: m.annotations.clone(),
+            alerts: vec![Alert {
+                status: AlertStatus::Firing,
+                labels: m.labels,
+                annotations: m.annotations,
+                starts_at: m.at,
+                ends_at: None,
+                generator_url: m.generator_url,
+                fingerprint: m.fingerprint,
+            }],
+            external_url: m.external_url,
+            idempotency_key: m.idempotency_key,
+        }
+    }
+}
+
 impl Notification {
     /// A group's status: `firing` if any of its alerts fires, else `resolved`.
     pub fn status_of(alerts: &[Alert]) -> AlertStatus {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::{EXIT_FAILED, EXIT_INVALID, EXIT_OK};
-use crate::alert::{Alert, AlertStatus, Notification, SendContext};
+use crate::alert::{Notification, OwnMessage, SendContext};
 use crate::config;
 
 #[derive(clap::Args, Debug)]
@@ -127,23 +127,17 @@ pub fn test_notification(receiver: &str, external_url: &str) -> Notification {
         format!("Test notification from patrol to receiver {receiver}: delivery works."),
     )]
     .into();
-    Notification {
+    OwnMessage {
         receiver: receiver.to_string(),
         group_key: format!("test:{receiver}"),
-        status: AlertStatus::Firing,
         group_labels: BTreeMap::new(),
-        common_labels: labels.clone(),
-        common_annotations: annotations.clone(),
-        alerts: vec![Alert {
-            status: AlertStatus::Firing,
-            labels,
-            annotations,
-            starts_at: now,
-            ends_at: None,
-            generator_url: format!("{}/", external_url.trim_end_matches('/')),
-            fingerprint: "patrol-test".into(),
-        }],
+        labels,
+        annotations,
+        generator_url: format!("{}/", external_url.trim_end_matches('/')),
+        fingerprint: "patrol-test".into(),
         external_url: external_url.to_string(),
         idempotency_key: format!("test:{receiver}:{}", now.timestamp_millis()),
+        at: now,
     }
+    .into()
 }

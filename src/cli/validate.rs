@@ -83,7 +83,7 @@ pub fn validate_paths(
 ) -> Validation {
     let given = playbooks_among(paths);
     // Only playbooks given: their rules are the default ones, as for drills.
-    let only_playbooks = !given.is_empty() && yaml_files(paths).len() == given.len();
+    let only_playbooks = !given.is_empty() && crate::config::yaml_files(paths).len() == given.len();
     let rule_paths: Vec<PathBuf> = match default_rules {
         Some(dir) if only_playbooks && dir.exists() => vec![dir.to_path_buf()],
         _ if only_playbooks => Vec::new(),
@@ -164,45 +164,13 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// The `kind: playbook` documents below `paths` (files that do not parse are the rules
 /// loader's to report).
 fn playbooks_among(paths: &[PathBuf]) -> Vec<(PathBuf, Node)> {
-    yaml_files(paths)
+    crate::config::yaml_files(paths)
         .into_iter()
         .filter_map(|file| {
             let root = parse_file(&file).ok()?;
             is_playbook(&root).then_some((file, root))
         })
         .collect()
-}
-
-/// Every `*.yaml` / `*.yml` below `paths` (hidden entries skipped), as the rules loader sees them.
-fn yaml_files(paths: &[PathBuf]) -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for p in entries.flatten().map(|e| e.path()) {
-            if p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            {
-                continue;
-            }
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
-                out.push(p);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            walk(p, &mut out);
-        } else {
-            out.push(p.clone());
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
 }
 
 /// How many drill and playbook files were validated besides the rules.

@@ -19,7 +19,7 @@ mod target;
 pub use de::{DeError, from_node, struct_fields};
 pub use doc_reader::DocReader;
 pub use issues::{Diagnostic, Issues};
-pub use load::{Receiver, RuleSet, load, load_with_env, parse_inline_check};
+pub use load::{Receiver, RuleSet, load, load_with_env, parse_inline_check, yaml_files};
 pub use model::{Check, CheckCommon, Mode, Origin, Severity};
 pub use node::{Loc, Node, NodeValue, PathSeg, parse_yaml, path_text};
 pub use playbooks::{DEFAULT_APPROVAL_TIMEOUT, PlaybooksConfig};

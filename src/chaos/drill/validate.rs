@@ -28,7 +28,7 @@ pub fn validate_paths(
 ) -> Validation {
     let mut drills_found: Vec<(PathBuf, Node)> = Vec::new();
     let mut other_documents = false;
-    for file in yaml_files(paths) {
+    for file in crate::config::yaml_files(paths) {
         let parsed = std::fs::read(&file)
             .ok()
             .and_then(|b| parse_yaml(&String::from_utf8_lossy(&b)).ok());
@@ -64,36 +64,4 @@ pub fn validate_paths(
         drill_files,
         problems,
     }
-}
-
-/// Every `*.yaml`/`*.yml` below `paths` (hidden entries skipped), as the rules loader sees them.
-fn yaml_files(paths: &[PathBuf]) -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for p in entries.flatten().map(|e| e.path()) {
-            if p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            {
-                continue;
-            }
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
-                out.push(p);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            walk(p, &mut out);
-        } else {
-            out.push(p.clone());
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
 }

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::alert::notifier::Parts;
-use crate::alert::{Alert, AlertStatus, Notification, SendContext, SendError};
+use crate::alert::{Notification, OwnMessage, SendContext, SendError};
 use crate::config::RuleSet;
 use crate::store::{NewNotification, Store};
 
@@ -85,26 +85,19 @@ fn notification(
         "{alertname}:{}",
         notice.labels.get("playbook").map_or("", String::as_str)
     );
-    let alert = Alert {
-        status: AlertStatus::Firing,
-        labels: notice.labels.clone(),
-        annotations: notice.annotations.clone(),
-        starts_at: now,
-        ends_at: None,
-        generator_url: notice.generator_url.clone(),
-        fingerprint: crate::alert::lifecycle::fingerprint(&notice.labels),
-    };
-    let payload = Notification {
+    let payload: Notification = OwnMessage {
         receiver: receiver.to_string(),
         group_key: group_key.clone(),
-        status: AlertStatus::Firing,
         group_labels: BTreeMap::from([("alertname".to_string(), alertname)]),
-        common_labels: notice.labels.clone(),
-        common_annotations: notice.annotations.clone(),
-        alerts: vec![alert],
+        labels: notice.labels.clone(),
+        annotations: notice.annotations.clone(),
+        generator_url: notice.generator_url.clone(),
+        fingerprint: crate::alert::lifecycle::fingerprint(&notice.labels),
         external_url: external_url.to_string(),
         idempotency_key: idempotency_key.clone(),
-    };
+        at: now,
+    }
+    .into();
     let grace = chrono::Duration::from_std(OWN_DELIVERY_GRACE).unwrap_or_default();
     NewNotification {
         receiver: receiver.to_string(),

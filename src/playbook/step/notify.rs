@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{StepEnv, StepKind};
-use crate::alert::{Alert, AlertStatus, Notification, SendContext, SendError};
+use crate::alert::{Notification, OwnMessage, SendContext, SendError};
 use crate::config::{Issues, PathSeg, RuleSet};
 use crate::store::NewNotification;
 
@@ -74,28 +74,22 @@ impl NotifyStep {
         ]
         .into();
         let base = external_url.trim_end_matches('/');
-        Notification {
+        OwnMessage {
             receiver: receiver.to_string(),
             group_key: format!("playbook_notify:{run_id}"),
-            status: AlertStatus::Firing,
             group_labels: BTreeMap::new(),
-            common_labels: labels.clone(),
-            common_annotations: annotations.clone(),
-            alerts: vec![Alert {
-                status: AlertStatus::Firing,
-                labels,
-                annotations,
-                starts_at: now,
-                ends_at: None,
-                generator_url: format!("{base}/api/v1/playbook-runs/{run_id}"),
-                fingerprint: format!("playbook_notify:{run_id}"),
-            }],
+            labels,
+            annotations,
+            generator_url: format!("{base}/api/v1/playbook-runs/{run_id}"),
+            fingerprint: format!("playbook_notify:{run_id}"),
             external_url: external_url.to_string(),
             idempotency_key: format!(
                 "playbook_notify:{run_id}:{receiver}:{}",
                 uuid::Uuid::now_v7()
             ),
+            at: now,
         }
+        .into()
     }
 
     /// Sends to one receiver, queuing a retryable failure in the store when there is one.
