@@ -41,6 +41,7 @@ pub fn rule_file_schema() -> Value {
     let inhibit = generator.subschema_for::<crate::alert::inhibit::InhibitRule>();
     let suite = generator.subschema_for::<Suite>();
     let service = generator.subschema_for::<ServiceConfig>();
+    let playbooks = generator.subschema_for::<crate::config::PlaybooksConfig>();
     let defs: Map<String, Value> = generator
         .definitions()
         .iter()
@@ -98,7 +99,8 @@ pub fn rule_file_schema() -> Value {
                 "description": "How each service's health score is computed.",
                 "type": "object",
                 "additionalProperties": service
-            }
+            },
+            "playbooks": playbooks
         },
         "$defs": defs
     })
