@@ -38,6 +38,9 @@ install_missing_packages() {
   # (Debian names the binary prometheus-alertmanager, upstream alertmanager.)
   command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null \
     || pkgs+=(prometheus-alertmanager)
+  # tests/status_page.rs loads the daemon's status page in a headless Chromium through chromedriver.
+  [ -x /usr/bin/chromium ] || pkgs+=(chromium)
+  [ -x /usr/bin/chromedriver ] || pkgs+=(chromium-driver)
   if [ ${#pkgs[@]} -gt 0 ]; then
     log "installing ${pkgs[*]}"
     as_root apt-get update -q

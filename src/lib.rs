@@ -18,6 +18,7 @@ pub mod demo;
 pub mod engine;
 pub mod playbook;
 pub mod probe;
+pub mod report;
 pub mod result;
 pub mod schedule;
 pub mod score;

@@ -101,7 +101,10 @@ async fn view(
 
 /// The results of the check's newest run: the newest result names the run, the run holds one
 /// result per series (a suite run also holds other checks, which are left out).
-async fn latest_results(store: &Store, check: &str) -> Result<Vec<CheckResult>, ApiError> {
+pub(super) async fn latest_results(
+    store: &Store,
+    check: &str,
+) -> Result<Vec<CheckResult>, ApiError> {
     let Some(newest) = store.query_results(Some(check), None, 1).await?.pop() else {
         return Ok(Vec::new());
     };

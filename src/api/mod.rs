@@ -4,12 +4,14 @@
 //!
 //! | endpoint | |
 //! |---|---|
+//! | `GET /` | the status page (`/ui/app.js`, `/ui/style.css`), see `status_page` |
 //! | `GET /healthz` | the process answers |
 //! | `GET /readyz` | 200 once the daemon is ready and the store answers, 503 otherwise |
 //! | `GET /metrics` | Prometheus text 0.0.4, or OpenMetrics when the scraper asks for it |
 //! | `GET /api/v1/checks`, `/api/v1/checks/{name}` | the loaded checks with their latest results |
 //! | `GET /api/v1/results?check=&since=&limit=&run=` | stored results, newest first |
 //! | `GET /api/v1/scores` | the latest health scores |
+//! | `GET /api/v1/series?limit=&check=` | recent points of every series, for sparklines |
 //! | `GET /api/v1/status` | revision, reloads, the last reload error, counts |
 //! | `POST /api/v1/runs` | `{"checks":[…]}` or `{"suite":"…"}` → 202 `{"run_id":…}` |
 //! | `GET /api/v1/runs/{id}` | a stored run and its results |
@@ -43,8 +45,10 @@ mod reload;
 mod results;
 mod runs;
 mod scores;
+mod series;
 pub mod silences;
 mod status;
+mod status_page;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -118,6 +122,10 @@ impl ApiOptions {
             .route("/api/v1/alerts", get(alerts::list))
             .route("/api/v1/outbox", get(alerts::outbox))
             .route("/api/v1/silences", get(silences::list))
+            .route("/", get(status_page::index))
+            .route(status_page::SCRIPT_PATH, get(status_page::script))
+            .route(status_page::STYLE_PATH, get(status_page::style))
+            .route("/api/v1/series", get(series::list))
             .route("/api/v1/playbook-runs", get(playbook_runs::list))
             .route("/api/v1/playbook-runs/{id}", get(playbook_runs::show))
             .route("/api/v1/approvals", get(approvals::list))

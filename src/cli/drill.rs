@@ -175,7 +175,12 @@ async fn run_guarded(
 /// Writes the report files, stores the run and prints the report.
 async fn deliver(report: &DrillReport, args: &DrillArgs, store: &Store) {
     match report.write(&args.report_dir) {
-        Ok((json, md)) => eprintln!("report: {} and {}", json.display(), md.display()),
+        Ok((json, md, html)) => eprintln!(
+            "report: {}, {} and {}",
+            json.display(),
+            md.display(),
+            html.display()
+        ),
         Err(e) => eprintln!(
             "patrol drill: cannot write the report into {}: {e}",
             args.report_dir.display()

@@ -6,6 +6,7 @@ pub mod drill;
 pub(crate) mod output;
 pub mod playbook;
 mod playbook_audit;
+mod report;
 mod run;
 mod silence;
 pub mod validate;
@@ -57,6 +58,8 @@ pub enum Command {
     Drill(drill::DrillArgs),
     /// Remediation playbooks: `patrol playbook run NAME [--param k=v] [--dry-run] [--yes]`.
     Playbook(playbook::PlaybookArgs),
+    /// Regenerate a run's reports (HTML, Markdown, JSON, JUnit XML) from the store.
+    Report(report::ReportArgs),
     /// The built-in stress child of `stress` faults (started by drills, bounded by `--seconds`).
     #[command(name = "__stress", hide = true)]
     Stress(crate::chaos::fault::stress_child::StressArgs),
@@ -108,6 +111,9 @@ pub struct RunArgs {
     /// Checks running at once against one target.
     #[arg(long, default_value_t = 4)]
     pub per_target: usize,
+    /// Also write the run's reports here: `<suite>-<timestamp>.{html,md,json,xml}`.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -209,6 +215,7 @@ async fn dispatch(command: Command) -> u8 {
         Command::Silence(a) => silence::silence(a).await,
         Command::Drill(a) => drill::drill(a).await,
         Command::Playbook(a) => playbook::playbook(a).await,
+        Command::Report(a) => report::report(a).await,
         Command::Stress(a) => crate::chaos::fault::stress_child::run(&a),
     }
 }

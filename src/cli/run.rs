@@ -108,6 +108,11 @@ pub async fn run(args: RunArgs) -> u8 {
     if args.format == RunFormat::Table && !scores.is_empty() {
         print!("\n{}", score::table(&scores));
     }
+    if let Some(dir) = &args.report_dir
+        && !super::report::write_after_run(&store, &outcome.run.id, dir).await
+    {
+        return EXIT_INVALID;
+    }
     if outcome.failed() {
         EXIT_FAILED
     } else {

@@ -49,4 +49,7 @@ pub struct Suite {
     pub catch_up: Option<Duration>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Receivers the run's Markdown summary is sent to when the suite ends (daemon runs).
+    #[serde(default)]
+    pub notify: Vec<String>,
 }

@@ -40,12 +40,17 @@ pub struct Daemon {
     pub reload_lock: Mutex<()>,
     /// Consecutive low scores per service.
     pub low_scores: Mutex<crate::score::LowScoreWatch>,
+    /// The score last published as a `score` event, per service: a slow drift is published
+    /// once it adds up, not lost in steps each too small to report.
+    pub published_scores: Mutex<HashMap<String, f64>>,
     /// Runs started through the API, awaited on shutdown like scheduled ones.
     pub api_runs: tokio_util::task::TaskTracker,
     /// Alert states, routing and the outbox.
     pub alerting: super::alerts::Alerting,
     /// Cancelled when the daemon shuts down (the outbox sender stops with it).
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Where suite runs leave their reports (`--report-dir`; none: no files).
+    pub report_dir: Option<std::path::PathBuf>,
 }
 
 /// What started a run.
@@ -243,10 +248,17 @@ impl Daemon {
                     return;
                 };
                 let job_start = Some((key_text(&JobKey::Suite(name.clone())), planned, started));
-                self.run_set(new_run_id(), checks, Trigger::Suite(name), job_start)
-                    .await;
+                let run_id = new_run_id();
+                self.run_set(
+                    run_id.clone(),
+                    checks,
+                    Trigger::Suite(name.clone()),
+                    job_start,
+                )
+                .await;
                 // A suite is a natural moment for a score: the nightly report shows it.
                 super::scores::evaluate_now(&self).await;
+                super::reports::suite_run_ended(&self, &name, &run_id).await;
             }
         }
     }
@@ -331,10 +343,14 @@ impl Control for DaemonControl {
             let id = run_id.clone();
             let tracker = daemon.api_runs.clone();
             tracker.spawn(async move {
-                let is_suite = matches!(trigger, Trigger::Suite(_));
-                daemon.run_set(id, checks, trigger, None).await;
-                if is_suite {
+                let suite = match &trigger {
+                    Trigger::Suite(name) => Some(name.clone()),
+                    _ => None,
+                };
+                daemon.run_set(id.clone(), checks, trigger, None).await;
+                if let Some(suite) = suite {
                     super::scores::evaluate_now(&daemon).await;
+                    super::reports::suite_run_ended(&daemon, &suite, &id).await;
                 }
             });
             Ok(run_id)

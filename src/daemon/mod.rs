@@ -8,6 +8,7 @@ pub mod events;
 mod jobs;
 pub mod playbooks;
 mod reload;
+mod reports;
 mod scores;
 pub mod state;
 mod writer;
@@ -75,6 +76,10 @@ pub struct DaemonArgs {
     /// wins). A missing directory means no playbooks.
     #[arg(long, value_name = "DIR")]
     pub playbooks: Option<PathBuf>,
+    /// Suite runs write their reports here (`<suite>-<timestamp>.{html,md,json,xml}`); default:
+    /// no files (a suite's `notify:` receivers still get the summary).
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; exit code 0 after a clean drain, 2 for bad input.
@@ -276,9 +281,11 @@ async fn assemble(
             scheduler: std::sync::OnceLock::new(),
             reload_lock: Mutex::new(()),
             low_scores: Mutex::new(crate::score::LowScoreWatch::default()),
+            published_scores: Mutex::new(HashMap::new()),
             api_runs: tokio_util::task::TaskTracker::new(),
             alerting,
             shutdown,
+            report_dir: args.report_dir.clone(),
         }
     });
     daemon

@@ -19,19 +19,18 @@ pub async fn evaluate_now(daemon: &Arc<Daemon>) {
         score::evaluate(&rules, &states, now)
     };
     let mut events = Vec::new();
+    // All at once, so services gone after a reload leave /metrics.
+    daemon
+        .state
+        .metrics
+        .set_scores(scores.iter().map(|s| (s.service.as_str(), s.score)));
     {
-        let previous = daemon.state.scores.read().await;
-        // All at once, so services gone after a reload leave /metrics.
-        daemon
-            .state
-            .metrics
-            .set_scores(scores.iter().map(|s| (s.service.as_str(), s.score)));
+        let mut published = daemon.published_scores.lock().await;
+        published.retain(|service, _| scores.iter().any(|s| &s.service == service));
         for s in &scores {
-            let before = previous
-                .iter()
-                .find(|p| p.service == s.service)
-                .map(|p| p.score);
+            let before = published.get(&s.service).copied();
             if before.is_none_or(|b| (b - s.score).abs() >= 0.05) {
+                published.insert(s.service.clone(), s.score);
                 events.push(NewEvent {
                     kind: "score".into(),
                     at: now,

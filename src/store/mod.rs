@@ -92,6 +92,7 @@ mod outbox;
 mod plans;
 mod playbook_guards;
 mod playbooks;
+mod reports;
 mod scores;
 mod silences;
 mod state;

@@ -10,6 +10,7 @@ mod load;
 pub mod metric;
 pub mod progress;
 pub mod report;
+mod report_html;
 mod sections;
 pub mod spec;
 pub mod steady;

@@ -1,5 +1,6 @@
 //! The drill report: JSON for machines (`<dir>/drills/<name>-<timestamp>.json`, the shape stored
-//! for trends), Markdown for people and chat, and a plain summary for the terminal.
+//! for trends), Markdown for people and chat, HTML with charts (`report_html.rs`), and a plain
+//! summary for the terminal.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -121,17 +122,20 @@ impl DrillReport {
         format!("{}-{}", self.name, self.started_at.format("%Y%m%dT%H%M%SZ"))
     }
 
-    /// Writes `<dir>/drills/<stem>.json` and `.md`; returns both paths.
-    pub fn write(&self, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
+    /// Writes `<dir>/drills/<stem>.json`, `.md` and `.html` (see `report_html.rs`); returns the
+    /// three paths.
+    pub fn write(&self, dir: &Path) -> std::io::Result<(PathBuf, PathBuf, PathBuf)> {
         let drills = dir.join("drills");
         std::fs::create_dir_all(&drills)?;
         let json = drills.join(format!("{}.json", self.file_stem()));
         let md = drills.join(format!("{}.md", self.file_stem()));
+        let html = drills.join(format!("{}.html", self.file_stem()));
         // Substituted credentials never reach a file, even inside a check's message.
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(&json, crate::secrets::redact_owned(text) + "\n")?;
         std::fs::write(&md, crate::secrets::redact_owned(self.markdown()))?;
-        Ok((json, md))
+        std::fs::write(&html, crate::secrets::redact_owned(self.html()))?;
+        Ok((json, md, html))
     }
 
     pub fn markdown(&self) -> String {

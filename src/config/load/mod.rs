@@ -110,7 +110,7 @@ pub fn load_with_env(paths: &[PathBuf], env: &dyn Env) -> Result<RuleSet, Vec<Di
     let routes = collect_routes(&docs, &receiver_names, &mut diags);
     let maintenance = collect_maintenance(&docs, &mut diags);
     let inhibit_rules = collect_inhibit_rules(&docs, &mut diags);
-    let suites = collect_suites(&docs, &checks, &mut diags);
+    let suites = collect_suites(&docs, &checks, &receiver_names, &mut diags);
     let services = collect_services(&docs, &checks, &mut diags);
     let playbooks = collect_playbooks(&docs, &receiver_names, &mut diags);
     if !diags.is_empty() {

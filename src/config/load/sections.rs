@@ -50,6 +50,7 @@ fn report(doc: &RuleDoc, node: &Node, issues: Issues, diags: &mut Vec<Diagnostic
 pub(super) fn collect_suites(
     docs: &[RuleDoc],
     checks: &[Arc<Check>],
+    receivers: &[&str],
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, Suite> {
     let mut suites = BTreeMap::new();
@@ -72,6 +73,24 @@ pub(super) fn collect_suites(
                         .chain([crate::config::PathSeg::Index(i)])
                         .collect(),
                     format!("suite `{name}` selects unknown check `{wanted}`"),
+                ));
+            }
+        }
+        for (i, receiver) in suite.notify.iter().enumerate() {
+            if !receivers.contains(&receiver.as_str()) {
+                issues.items.push((
+                    vec![
+                        crate::config::PathSeg::key("notify"),
+                        crate::config::PathSeg::Index(i),
+                    ],
+                    format!(
+                        "suite `{name}` notifies unknown receiver `{receiver}`; defined receivers: {}",
+                        if receivers.is_empty() {
+                            "none".to_string()
+                        } else {
+                            receivers.join(", ")
+                        }
+                    ),
                 ));
             }
         }
