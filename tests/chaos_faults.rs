@@ -112,6 +112,11 @@ async fn restart_terminates_and_starts_at_once() {
         ),
     );
     let state = spec.inject(&ctx, WINDOW).await.unwrap();
+    // The new process may accept connections a moment before it has rewritten its pidfile.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while service.pid() == old && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let new = service.pid();
     assert_ne!(new, old);
     assert!(!alive(old) && alive(new) && service.accepts());
