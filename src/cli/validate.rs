@@ -43,9 +43,15 @@ pub async fn validate(args: ValidateArgs) -> u8 {
     } else {
         args.paths
     };
+    // The default `playbooks/` sits beside the (first) rules directory — `rules/` → `./playbooks`
+    // — so validating some other tree never checks this directory's playbooks against it.
+    let beside_rules = paths.first().and_then(|p| p.parent()).map_or_else(
+        || PathBuf::from("playbooks"),
+        |parent| parent.join("playbooks"),
+    );
     let playbooks = match &args.playbooks {
         Some(dir) => PlaybooksDir::At(dir),
-        None => PlaybooksDir::Default(Path::new("playbooks")),
+        None => PlaybooksDir::Default(&beside_rules),
     };
     let found = validate_paths(
         &paths,
