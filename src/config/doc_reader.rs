@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::{DeError, Diagnostic, Env, Issues, Loc, Node, RuleSet, Substituter, from_node};
+use super::{
+    DeError, Diagnostic, Env, Issues, Loc, Node, RuleSet, Substituter, from_node, parse_yaml,
+};
 
 /// Collects the problems of one document.
 pub struct DocReader<'a> {
@@ -151,4 +153,26 @@ impl<'a> DocReader<'a> {
         }
         Some(name)
     }
+}
+
+/// The parsed YAML document in `file`, or the diagnostic saying why it cannot be read.
+pub fn parse_file(file: &Path) -> Result<Node, Diagnostic> {
+    let bytes = std::fs::read(file)
+        .map_err(|e| Diagnostic::new(file, Loc { line: 1, col: 1 }, format!("cannot read: {e}")))?;
+    parse_yaml(&String::from_utf8_lossy(&bytes))
+        .map_err(|e| Diagnostic::new(file, e.loc, e.message))
+}
+
+/// The document in `file`, which must say `kind: <kind>` (drills, playbooks).
+pub fn read_kind_document(file: &Path, kind: &str) -> Result<Node, Vec<Diagnostic>> {
+    let root = parse_file(file).map_err(|d| vec![d])?;
+    if root.get("kind").and_then(Node::as_str) != Some(kind) {
+        let loc = root.get("kind").map_or(root.loc, |k| k.loc);
+        return Err(vec![Diagnostic::new(
+            file,
+            loc,
+            format!("not a {kind} file: it needs `kind: {kind}`"),
+        )]);
+    }
+    Ok(root)
 }

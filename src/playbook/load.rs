@@ -89,22 +89,7 @@ pub fn find_playbook(name_or_file: &str, dir: &Path) -> Result<PathBuf, String> 
 
 /// Reads and validates the playbook in `file` against `rules`, with the process environment.
 pub fn read_playbook(file: &Path, rules: &RuleSet) -> Result<Playbook, Vec<Diagnostic>> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        vec![Diagnostic::new(
-            file,
-            Loc { line: 1, col: 1 },
-            format!("cannot read: {e}"),
-        )]
-    })?;
-    let root = parse_yaml(&text).map_err(|e| vec![Diagnostic::new(file, e.loc, e.message)])?;
-    if !is_playbook(&root) {
-        let loc = root.get("kind").map_or(root.loc, |k| k.loc);
-        return Err(vec![Diagnostic::new(
-            file,
-            loc,
-            "not a playbook file: it needs `kind: playbook`",
-        )]);
-    }
+    let root = crate::config::read_kind_document(file, "playbook")?;
     load_playbook(file, root, rules, &crate::config::ProcessEnv)
 }
 

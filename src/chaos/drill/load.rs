@@ -16,8 +16,7 @@ use super::timeline::{read_faults, validate_timeline};
 use crate::chaos::proxy::ProxySpec;
 use crate::chaos::workload::{HttpWorkloadSpec, SseWorkloadSpec};
 use crate::config::{
-    Diagnostic, DocReader, Env, Issues, Loc, Node, NodeValue, RuleSet, from_node,
-    parse_inline_check, parse_yaml,
+    Diagnostic, DocReader, Env, Issues, Node, NodeValue, RuleSet, from_node, parse_inline_check,
 };
 
 /// Top-level keys of a drill file.
@@ -44,22 +43,7 @@ pub fn is_drill(root: &Node) -> bool {
 
 /// Reads and validates the drill in `file` against `rules`, with the process environment.
 pub fn read_drill(file: &Path, rules: &RuleSet) -> Result<Drill, Vec<Diagnostic>> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        vec![Diagnostic::new(
-            file,
-            Loc { line: 1, col: 1 },
-            format!("cannot read: {e}"),
-        )]
-    })?;
-    let root = parse_yaml(&text).map_err(|e| vec![Diagnostic::new(file, e.loc, e.message)])?;
-    if !is_drill(&root) {
-        let loc = root.get("kind").map_or(root.loc, |k| k.loc);
-        return Err(vec![Diagnostic::new(
-            file,
-            loc,
-            "not a drill file: it needs `kind: drill`",
-        )]);
-    }
+    let root = crate::config::read_kind_document(file, "drill")?;
     load_drill(file, root, Some(rules), &crate::config::ProcessEnv)
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::*;
 use crate::chaos::drill::spec::{AbortRule, Metric, RecoveryFrom, Tolerance};
 use crate::chaos::fault::FaultSpec;
+use crate::config::parse_yaml;
 
 const RULES: &str = "
 targets:

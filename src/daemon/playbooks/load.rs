@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::{Check, Diagnostic, Env, Loc, Node, RuleSet, parse_yaml};
+use crate::config::{Check, Diagnostic, Env, Loc, Node, RuleSet};
 use crate::playbook::{Playbook, is_playbook, load_playbook};
 
 /// The playbooks found in a directory (or among files), by name.
@@ -143,12 +143,7 @@ fn yaml_files_in(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// A YAML file parsed, or the diagnostic saying why not.
-pub fn parse_file(file: &Path) -> Result<Node, Diagnostic> {
-    let bytes = std::fs::read(file)
-        .map_err(|e| Diagnostic::new(file, Loc { line: 1, col: 1 }, format!("cannot read: {e}")))?;
-    parse_yaml(&String::from_utf8_lossy(&bytes))
-        .map_err(|e| Diagnostic::new(file, e.loc, e.message))
-}
+pub use crate::config::parse_file;
 
 /// The rules' playbook references (`on_failure` of checks, `on_low_score` of services) that do
 /// not name a playbook of `set`, or name one a trigger cannot start (a required parameter
