@@ -16,7 +16,7 @@ use chrono::Utc;
 use super::markdown;
 use super::model::SuiteReport;
 use super::write::write_all;
-use crate::alert::{Alert, AlertStatus, Notification};
+use crate::alert::{Notification, OwnMessage};
 use crate::config::RuleSet;
 use crate::store::{NewNotification, Store};
 
@@ -140,25 +140,19 @@ pub fn notification(
     ]
     .into();
     let base = external_url.trim_end_matches('/');
-    Notification {
+    OwnMessage {
         receiver: receiver.to_string(),
         group_key: format!("suite_report:{}", report.suite),
-        status: AlertStatus::Firing,
         group_labels: BTreeMap::new(),
-        common_labels: labels.clone(),
-        common_annotations: annotations.clone(),
-        alerts: vec![Alert {
-            status: AlertStatus::Firing,
-            labels,
-            annotations,
-            starts_at: report.run.finished_at,
-            ends_at: None,
-            generator_url: format!("{base}/api/v1/runs/{run_id}"),
-            fingerprint: format!("suite_report:{run_id}"),
-        }],
+        labels,
+        annotations,
+        generator_url: format!("{base}/api/v1/runs/{run_id}"),
+        fingerprint: format!("suite_report:{run_id}"),
         external_url: external_url.to_string(),
         idempotency_key: format!("suite_report:{run_id}:{receiver}"),
+        at: report.run.finished_at,
     }
+    .into()
 }
 
 #[cfg(test)]
