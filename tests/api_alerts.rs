@@ -169,11 +169,20 @@ async fn the_outbox_filters_by_status_limits_and_shows_no_secret() {
 #[tokio::test]
 async fn silences_are_created_listed_and_expired() {
     let h = Harness::start(Some(TOKEN)).await;
+    // Followers of the event stream hear of the silence as it is made and ended.
+    let mut events = support::open_stream(&h, None).await;
     let ends = Utc::now() + Span::hours(2);
     let body = silence_body(r#"service="orders""#, ends);
     let (status, created) = h.post("/api/v1/silences", body, Some(TOKEN)).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
+    let (_, kind, made) = events.next_event(support::WAIT).await.unwrap();
+    assert_eq!(kind, "silence");
+    assert_eq!(
+        made["data"],
+        json!({"id": id, "action": "created"}),
+        "{made}"
+    );
 
     let (status, listed) = h.get("/api/v1/silences").await;
     assert_eq!(status, 200, "{listed}");
@@ -191,6 +200,9 @@ async fn silences_are_created_listed_and_expired() {
     assert_eq!(delete(&h, &path, None).await.0, 401);
     let (status, body) = delete(&h, &path, Some(TOKEN)).await;
     assert_eq!(status, 200, "{body}");
+    let (_, kind, ended) = events.next_event(support::WAIT).await.unwrap();
+    assert_eq!(kind, "silence");
+    assert_eq!(ended["data"]["action"], "expired", "{ended}");
     let (status, body) = delete(&h, &path, Some(TOKEN)).await;
     assert_eq!((status, body["error"].is_string()), (404, true), "{body}");
     let (status, body) = delete(&h, "/api/v1/silences/nope", Some(TOKEN)).await;

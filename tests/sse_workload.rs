@@ -132,6 +132,13 @@ async fn subscribers_resume_after_every_stream_drops_and_lose_nothing() {
     );
     // The server's `retry: 100` won over the 20 s initial wait.
     assert!(r.reconnect_ms.max < 5_000.0, "{:?}", r.reconnect_ms);
+    // The report's histogram holds the same reconnections, none in the > 10 s overflow.
+    let buckets = &r.reconnect_distribution;
+    assert_eq!(
+        buckets.iter().map(|b| b.count).sum::<u64>(),
+        r.reconnect_ms.count
+    );
+    assert_eq!(buckets.last().map(|b| (b.le_ms, b.count)), Some((None, 0)));
     assert_eq!(r.publish_failed, 0);
     assert!(r.published >= 60, "{}", show(&r));
     assert!(r.expected >= u64::from(n) * 60 && r.received >= r.expected);

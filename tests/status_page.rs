@@ -2,8 +2,9 @@
 //! assets, script and stylesheet with their types and entity tags), then loaded in a headless
 //! Chromium through chromedriver. The browser test watches a check turn `ok`, takes a screenshot
 //! (kept as target/status-page.png for a person to look at), breaks the service the check
-//! measures and sees the row turn bad, the alert appear and a refused reload show its
-//! `file:line:col`, all without the page reloading.
+//! measures and sees the row turn bad, the alert appear (an `alert` event), a new silence mark
+//! it silenced (a `silence` event) and a refused reload show its `file:line:col`, all without
+//! the page reloading.
 
 #[path = "daemon_support/mod.rs"]
 mod support;
@@ -328,6 +329,29 @@ async fn the_page_follows_a_check_going_bad_in_headless_chromium() {
         )
         .await;
     assert!(firing.as_str().unwrap().contains("shop"), "{firing}");
+    // A silence made over the API arrives as a `silence` event: the page shows it and marks
+    // the alert silenced well before its 30 s fallback refresh.
+    let made = d
+        .http
+        .post(d.url("/api/v1/silences"))
+        .json(&json!({
+            "matchers": ["alertname=\"shop-health\""],
+            "ends_at": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
+            "created_by": "ana",
+            "comment": "shop under repair",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    session
+        .wait_for(
+            "the new silence and the silenced alert",
+            Duration::from_secs(10),
+            "return document.querySelectorAll('#silences-body tr').length === 2
+                && document.querySelector('#alerts-body tr[data-alert=\"shop-health\"] .phase-silenced') !== null;",
+        )
+        .await;
     let problem = session
         .wait_for(
             "the refused reload",

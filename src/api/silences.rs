@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::{Api, ApiError};
 use crate::alert::silence::{NewSilence, Silence, SilenceState};
+use crate::store::NewEvent;
 
 /// A silence as listed: the silence and where it stands at the time of the listing.
 #[derive(Clone, Debug, Serialize)]
@@ -52,9 +53,23 @@ pub(super) async fn create(
         .add_silence(&to_store(&silence))
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
+    announce(&api, "created", &stored.id).await;
     let url = format!("/api/v1/silences/{}", stored.id);
     let body = Json(json!({ "id": stored.id }));
     Ok((StatusCode::CREATED, [(header::LOCATION, url)], body).into_response())
+}
+
+/// A `silence` event (`created` or `expired`), so pages following `/api/v1/events` show it
+/// at once. The silence itself is already stored: a failure here only delays the news.
+async fn announce(api: &Api, action: &str, id: &str) {
+    let event = NewEvent {
+        kind: "silence".into(),
+        at: Utc::now(),
+        data: json!({ "id": id, "action": action }),
+    };
+    if let Err(e) = api.state.events.publish(&api.state.store, &[event]).await {
+        tracing::warn!("could not store the silence event: {e}");
+    }
 }
 
 /// 400 with every problem: `{"error": all lines, "problems": [line, …]}`.
@@ -99,6 +114,7 @@ pub(super) async fn expire(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if api.state.store.expire_silence(&id, Utc::now()).await? {
+        announce(&api, "expired", &id).await;
         Ok(Json(json!({ "id": id, "expired": true })))
     } else {
         Err(ApiError::not_found(format!(

@@ -20,16 +20,17 @@ use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
 use self::groups::GroupId;
+use super::events::EventBus;
 use super::playbooks::PLAYBOOK_RUN;
 use super::playbooks::trigger::{self, KnownPlaybook, PlannedRun};
-use crate::alert::lifecycle::{self, AlertState};
+use crate::alert::lifecycle::{self, AlertState, Phase};
 use crate::alert::matcher::Labels;
 use crate::alert::outbox::{OutboxObserver, OutboxSender, RateLimit, SenderConfig};
 use crate::alert::policy::AlertPolicy;
 use crate::alert::{Alert, AlertStatus, Notification};
 use crate::config::{Check, RuleSet};
 use crate::result::CheckResult;
-use crate::store::{NewNotification, Store};
+use crate::store::{NewEvent, NewNotification, Store};
 
 pub(super) use self::queue::reminder_loop;
 
@@ -63,6 +64,8 @@ pub struct Alerting {
     queueing: Mutex<()>,
     /// Wakes the reminder loop when alerts changed, so a new alert's reminder is planned.
     reminders_changed: Notify,
+    /// Where phase changes are announced as `alert` events (the status page follows them).
+    events: std::sync::OnceLock<EventBus>,
 }
 
 impl Alerting {
@@ -91,7 +94,27 @@ impl Alerting {
             scores: Mutex::new(HashMap::new()),
             queueing: Mutex::new(()),
             reminders_changed: Notify::new(),
+            events: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Announces every later phase change (pending, firing, resolved, flapping) on `bus`.
+    pub fn announce_on(&self, bus: EventBus) {
+        let _ = self.events.set(bus);
+    }
+
+    /// Stores and broadcasts one `alert` event per alert whose phase or flapping changed.
+    async fn announce_moves(&self, store: &Store, moved: &[(Option<Phase>, AlertState)]) {
+        let Some(bus) = self.events.get() else {
+            return;
+        };
+        let events: Vec<NewEvent> = moved
+            .iter()
+            .map(|(previous, state)| alert_event(*previous, state))
+            .collect();
+        if let Err(e) = bus.publish(store, &events).await {
+            tracing::warn!("could not store the alert events: {e}");
+        }
     }
 
     /// (Re)starts the outbox sender with the receivers of `rules` (on start and after a reload).
@@ -157,6 +180,7 @@ impl Alerting {
         let mut changed = Vec::new();
         let mut transitions = Vec::new();
         let mut planned = Vec::new();
+        let mut moved = Vec::new();
         {
             let mut states = self.states.lock().await;
             for (check, check_results) in results {
@@ -184,6 +208,7 @@ impl Alerting {
                         planned.push(run);
                     }
                     transitions.extend(ts.into_iter().map(|t| (state.clone(), t)));
+                    note_move(&mut moved, prev.as_ref(), &state);
                     states.insert(id, state.clone());
                     changed.push(state);
                 }
@@ -194,6 +219,7 @@ impl Alerting {
         }
         self.queue(store, rules, changed, transitions, false, now)
             .await;
+        self.announce_moves(store, &moved).await;
         planned
     }
 
@@ -213,6 +239,7 @@ impl Alerting {
         let _one_pass = self.queueing.lock().await;
         let mut changed = Vec::new();
         let mut transitions = Vec::new();
+        let mut moved = Vec::new();
         {
             let mut states = self.states.lock().await;
             for score in scores {
@@ -244,6 +271,7 @@ impl Alerting {
                     continue;
                 }
                 transitions.extend(ts.into_iter().map(|t| (state.clone(), t)));
+                note_move(&mut moved, prev.as_ref(), &state);
                 states.insert(id, state.clone());
                 changed.push(state);
             }
@@ -255,6 +283,7 @@ impl Alerting {
             self.queue(store, rules, changed, transitions, false, now)
                 .await;
         }
+        self.announce_moves(store, &moved).await;
     }
 
     /// The alert a notification carries for `state`, with its service's health score (it tells
@@ -319,6 +348,41 @@ impl Alerting {
 }
 
 /// The key/value pairs every map shares.
+/// Keeps `state` for an `alert` event when its phase or flapping differs from `prev`'s (a
+/// first observation that stays inactive is no news).
+fn note_move(
+    moved: &mut Vec<(Option<Phase>, AlertState)>,
+    prev: Option<&AlertState>,
+    state: &AlertState,
+) {
+    let before = prev.map(|p| (p.phase, p.flapping));
+    let news = match before {
+        None => state.phase != Phase::Inactive,
+        Some(b) => b != (state.phase, state.flapping),
+    };
+    if news {
+        moved.push((prev.map(|p| p.phase), state.clone()));
+    }
+}
+
+/// The `alert` event of a phase change: who, where it was, where it is.
+fn alert_event(previous: Option<Phase>, state: &AlertState) -> NewEvent {
+    NewEvent {
+        kind: "alert".into(),
+        at: Utc::now(),
+        data: serde_json::json!({
+            "fingerprint": state.fingerprint,
+            "labels": state.labels,
+            "phase": state.phase,
+            "previous_phase": previous,
+            "flapping": state.flapping,
+            "since": state.since,
+            "starts_at": state.starts_at,
+            "status": state.last_status,
+        }),
+    }
+}
+
 fn common<'a>(
     mut maps: impl Iterator<Item = &'a BTreeMap<String, String>>,
 ) -> BTreeMap<String, String> {

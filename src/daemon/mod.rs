@@ -256,6 +256,7 @@ async fn assemble(
     let last_runs = store.job_last_runs().await.map_err(|e| e.to_string())?;
     let rules = Arc::new(rules);
     let events = EventBus::new();
+    alerting.announce_on(events.clone());
     let writer = Writer::start(store.clone(), events.clone());
     let daemon = Arc::new_cyclic(|weak| {
         let control = Arc::new(DaemonControl(weak.clone()));

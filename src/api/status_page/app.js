@@ -6,10 +6,13 @@
 (() => {
   // How many recent results each sparkline shows.
   const POINTS = 30;
-  // Alerts and silences have no events of their own, and a score that drifts slowly (a penalty
-  // growing with the minutes failing) moves too little per evaluation to be announced: all three
-  // are read again shortly after results arrive (at most this often) and on a fixed period.
+  // A score that drifts slowly (a penalty growing with the minutes failing) moves too little per
+  // evaluation to be announced: scores are read again shortly after results arrive (at most this
+  // often) and, with alerts and silences, on a fixed period (a silence made with the CLI writes
+  // the store directly and has no event). Alert phase changes and silences made or ended over
+  // the API come as `alert` and `silence` events and are read again within ALERTS_THROTTLE_MS.
   const REFRESH_THROTTLE_MS = 2000;
+  const ALERTS_THROTTLE_MS = 200;
   const REFRESH_PERIOD_MS = 30000;
   const SVG_NS = 'http://www.w3.org/2000/svg';
   const SPARK_W = 140;
@@ -193,7 +196,7 @@
     }
   }
 
-  // Everything without a reliable event: alerts, silences, scores.
+  // Everything read on the fixed period: alerts, silences, scores.
   async function loadUnannounced() {
     await Promise.all([loadAlertsAndSilences(), loadScores()]);
   }
@@ -203,8 +206,18 @@
     if (refreshTimer !== null) return;
     refreshTimer = setTimeout(() => {
       refreshTimer = null;
-      attempt(loadUnannounced);
+      attempt(loadScores);
     }, REFRESH_THROTTLE_MS);
+  }
+
+  // A burst of alert events (a run failing many series at once) reads the lists once.
+  let alertsTimer = null;
+  function reloadAlertsSoon() {
+    if (alertsTimer !== null) return;
+    alertsTimer = setTimeout(() => {
+      alertsTimer = null;
+      attempt(loadAlertsAndSilences);
+    }, ALERTS_THROTTLE_MS);
   }
 
   let checksTimer = null;
@@ -618,6 +631,8 @@
     result: onResult,
     score: onScore,
     score_low: () => refreshSoon(),
+    alert: () => reloadAlertsSoon(),
+    silence: () => reloadAlertsSoon(),
     reload: onReload,
   };
 

@@ -333,18 +333,17 @@ fn html_sse(out: &mut String, sse: &SseWorkloadReport) {
         sse.reconnects, r.count, sse.connect_errors
     );
     if r.count > 0 {
-        let bars: Vec<Bar> = [("p50", r.p50), ("p99", r.p99), ("max", r.max)]
-            .iter()
-            .map(|(label, ms)| Bar {
-                label: format!("{label} {}", show_millis(*ms)),
-                value: *ms,
-                color: None,
-            })
-            .collect();
         let _ = writeln!(
             out,
-            "<div class=\"card\"><h3>Drop → first byte of the new stream (ms)</h3>{}</div>",
-            svg::histogram(&bars, BARS.0, BARS.1)
+            "<p>p50 {}, p99 {}, max {}.</p>",
+            show_millis(r.p50),
+            show_millis(r.p99),
+            show_millis(r.max)
+        );
+        let _ = writeln!(
+            out,
+            "<div class=\"card\"><h3>Drop → first byte of the new stream</h3>{}</div>",
+            svg::histogram(&reconnect_bars(sse), BARS.0, BARS.1)
         );
     }
     if !sse.worst.is_empty() {
@@ -409,6 +408,39 @@ fn html_http(out: &mut String, http: &HttpWorkloadReport) {
         out.push_str("</ul>\n");
     }
     out.push_str("</div>\n</div>\n</section>\n");
+}
+
+/// The reconnection times as a histogram over fixed buckets; reports written before the
+/// workload kept buckets have only percentiles, drawn as three bars instead.
+fn reconnect_bars(sse: &SseWorkloadReport) -> Vec<Bar> {
+    if sse.reconnect_distribution.is_empty() {
+        let r = &sse.reconnect_ms;
+        return [("p50", r.p50), ("p99", r.p99), ("max", r.max)]
+            .iter()
+            .map(|(label, ms)| Bar {
+                label: format!("{label} {}", show_millis(*ms)),
+                value: *ms,
+                color: None,
+            })
+            .collect();
+    }
+    let mut previous: Option<f64> = None;
+    sse.reconnect_distribution
+        .iter()
+        .map(|b| {
+            let label = match (b.le_ms, previous) {
+                (Some(le), _) => format!("≤{}", show_millis(le)),
+                (None, Some(p)) => format!(">{}", show_millis(p)),
+                (None, None) => "all".to_string(),
+            };
+            previous = b.le_ms.or(previous);
+            Bar {
+                label,
+                value: b.count as f64,
+                color: None,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -506,6 +538,16 @@ mod tests {
                         p99: 900.0,
                         max: 1500.0,
                     },
+                    reconnect_distribution: {
+                        let h = crate::chaos::workload::Histogram::default();
+                        for ms in (0..60)
+                            .map(|i| 100 + i * 5)
+                            .chain([900, 1500, 1500, 1500, 20_000, 20_000])
+                        {
+                            h.record(std::time::Duration::from_millis(ms));
+                        }
+                        h.distribution(&crate::chaos::workload::report::RECONNECT_BOUNDS_MS)
+                    },
                     worst: vec![SubscriberSummary {
                         subscriber: 17,
                         expected: 50,
@@ -555,6 +597,12 @@ mod tests {
         // Subscribers and the reconnect distribution.
         assert_eq!(html.matches("<svg class=\"histogram\"").count(), 2);
         assert!(html.contains("p99 900ms"), "{html}");
+        // One bar per bucket of the distribution, the slow tail in the overflow bar.
+        let bars = reconnect_bars(report().workload.sse.as_ref().unwrap());
+        assert_eq!(bars.len(), 11);
+        assert_eq!(bars.iter().map(|b| b.value).sum::<f64>(), 66.0);
+        assert_eq!((bars[10].label.as_str(), bars[10].value), (">10s", 2.0));
+        assert!(html.contains("&gt;10s"), "{html}");
         assert!(html.contains("<td>#17</td>"));
         // The score of the service over the drill.
         assert_eq!(html.matches("<svg class=\"sparkline\"").count(), 1);

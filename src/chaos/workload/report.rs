@@ -62,6 +62,37 @@ impl Histogram {
         (self.count() > 0).then(|| Duration::from_micros(self.max_us.load(Ordering::Relaxed)))
     }
 
+    /// How many values fell at or under each upper bound (ms), then above the last one: a
+    /// coarse, fixed-bucket view of the distribution for reports. A fine bucket counts under
+    /// the first bound at or above its lowest value, so a value right on a bound counts under
+    /// it; values just above a bound may too, within the fine buckets' 1.6 %.
+    pub fn distribution(&self, upper_bounds_ms: &[f64]) -> Vec<BucketCount> {
+        let mut out: Vec<BucketCount> = upper_bounds_ms
+            .iter()
+            .map(|&le| BucketCount {
+                le_ms: Some(le),
+                count: 0,
+            })
+            .chain(std::iter::once(BucketCount {
+                le_ms: None,
+                count: 0,
+            }))
+            .collect();
+        for (i, c) in self.counts.iter().enumerate() {
+            let n = c.load(Ordering::Relaxed);
+            if n == 0 {
+                continue;
+            }
+            let ms = bucket_low(i) as f64 / 1000.0;
+            let slot = upper_bounds_ms
+                .iter()
+                .position(|&le| ms <= le)
+                .unwrap_or(upper_bounds_ms.len());
+            out[slot].count += n;
+        }
+        out
+    }
+
     /// Count, p50, p99 and max in milliseconds.
     pub fn millis(&self) -> Millis {
         let ms = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
@@ -83,16 +114,25 @@ fn bucket(us: u64) -> usize {
     (SUB + u64::from(exp - SUB_BITS) * SUB + mantissa) as usize
 }
 
-/// The middle of bucket `i`'s value range.
-fn bucket_middle(i: usize) -> u64 {
+/// The lowest value of bucket `i`, and the width of its range.
+fn bucket_range(i: usize) -> (u64, u64) {
     let i = i as u64;
     if i < SUB {
-        return i;
+        return (i, 1);
     }
     let k = i - SUB;
     let shift = k / SUB;
-    let low = (SUB + k % SUB) << shift;
-    low + ((1u64 << shift) - 1) / 2
+    ((SUB + k % SUB) << shift, 1u64 << shift)
+}
+
+fn bucket_low(i: usize) -> u64 {
+    bucket_range(i).0
+}
+
+/// The middle of bucket `i`'s value range.
+fn bucket_middle(i: usize) -> u64 {
+    let (low, width) = bucket_range(i);
+    low + (width - 1) / 2
 }
 
 /// Percentiles of a duration, in milliseconds (0 when nothing was recorded).
@@ -103,6 +143,20 @@ pub struct Millis {
     pub p99: f64,
     pub max: f64,
 }
+
+/// One bar of a coarse distribution: values at or under `le_ms` (and above the previous
+/// bound); `None` is the overflow bucket above the last bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BucketCount {
+    pub le_ms: Option<f64>,
+    pub count: u64,
+}
+
+/// Upper bounds (ms) of the reconnect-time distribution in reports: a browser's reconnect
+/// spans a few ms (server restarted at once) to many seconds (backoff).
+pub const RECONNECT_BOUNDS_MS: [f64; 10] = [
+    10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 2_500.0, 5_000.0, 10_000.0,
+];
 
 /// The SSE workload's verdict and measurements.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -143,6 +197,9 @@ pub struct SseWorkloadReport {
     pub subscribers_with_loss: u32,
     /// Drop → first byte of the new stream, over completed reconnections.
     pub reconnect_ms: Millis,
+    /// The same reconnection times over [`RECONNECT_BOUNDS_MS`], for the report's histogram.
+    #[serde(default)]
+    pub reconnect_distribution: Vec<BucketCount>,
     /// The longest silence (no bytes: no event, no heartbeat) any subscriber saw.
     pub max_gap_ms: f64,
     /// Each subscriber's longest silence, as a distribution over subscribers.
@@ -231,5 +288,18 @@ mod tests {
         h.record(Duration::from_secs(3600));
         assert!((h.millis().p50 - 51.0).abs() < 1.0);
         assert_eq!(h.max(), Some(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn the_distribution_counts_every_value_once_under_its_bound() {
+        let h = Histogram::default();
+        for ms in [3, 9, 10, 40, 700, 700, 30_000] {
+            h.record(Duration::from_millis(ms));
+        }
+        let d = h.distribution(&[10.0, 100.0, 1_000.0]);
+        let counts: Vec<u64> = d.iter().map(|b| b.count).collect();
+        assert_eq!(counts, vec![3, 1, 2, 1]);
+        assert_eq!(d[3].le_ms, None);
+        assert_eq!(d.iter().map(|b| b.count).sum::<u64>(), h.count());
     }
 }

@@ -12,7 +12,9 @@ use tokio_util::sync::CancellationToken;
 use super::accounting::{Publications, account, provisional_lost};
 use super::fd_limit::raise_fd_limit;
 use super::publish::{PublishLog, Publisher};
-use super::report::{Histogram, SseWorkloadReport, SubscriberSummary, SwarmProgress};
+use super::report::{
+    Histogram, RECONNECT_BOUNDS_MS, SseWorkloadReport, SubscriberSummary, SwarmProgress,
+};
 use super::sequence::SequenceReader;
 use super::subscriber::{self, Counts, Shared, StateCell, SubscriberState, lock};
 use super::{Clock, SseWorkloadSpec, ns_to_ms, request_parts};
@@ -201,6 +203,7 @@ impl SseSwarm {
             reconnects: s.reconnects.load(Ordering::Relaxed),
             connect_errors: s.connect_errors.load(Ordering::Relaxed),
             reconnect_ms: s.reconnect_time.millis(),
+            reconnect_distribution: s.reconnect_time.distribution(&RECONNECT_BOUNDS_MS),
             latency_ms: s.latency.millis(),
             drained,
             wall_secs: self.started.elapsed().as_secs_f64(),

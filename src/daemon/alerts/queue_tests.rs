@@ -284,3 +284,35 @@ async fn reminder_clocks_survive_a_restart() {
     h.remind(120).await;
     assert_eq!(h.new_for("team").await.len(), 1);
 }
+
+#[tokio::test]
+async fn phase_changes_are_announced_as_alert_events_and_nothing_else_is() {
+    let h = Harness::new("4h", "4h").await;
+    let bus = crate::daemon::events::EventBus::new();
+    h.alerting.announce_on(bus.clone());
+    let mut live = bus.subscribe();
+    // A healthy first sight is no news; the failure fires (threshold 1), a repeat is no news,
+    // the recovery resolves.
+    h.run(0, &[("api", Status::Ok)]).await;
+    h.run(1, &[("api", Status::Crit), ("db", Status::Ok)]).await;
+    h.run(2, &[("api", Status::Crit)]).await;
+    h.run(3, &[("api", Status::Ok)]).await;
+    let mut got = Vec::new();
+    while let Ok(e) = live.try_recv() {
+        assert_eq!(e.kind, "alert");
+        got.push((
+            e.data["labels"]["alertname"].as_str().unwrap().to_string(),
+            e.data["previous_phase"].clone(),
+            e.data["phase"].as_str().unwrap().to_string(),
+        ));
+    }
+    assert_eq!(
+        got,
+        vec![
+            ("api".into(), serde_json::json!("inactive"), "firing".into()),
+            ("api".into(), serde_json::json!("firing"), "inactive".into()),
+        ]
+    );
+    let stored = h.store.events_after(0, 100).await.unwrap();
+    assert_eq!(stored.len(), 2, "stored too, for followers who reconnect");
+}
