@@ -122,6 +122,21 @@ async fn reload_applies_valid_rules_and_keeps_the_old_revision_on_invalid_ones()
     })
     .await;
 
+    // Saving the same broken content again (an editor's second write, a `git checkout` that
+    // touches files) is no new attempt: it is counted as unchanged, not as another refusal.
+    let unchanged = |m: &str| sample(m, "patrol_config_reload_unchanged_total").unwrap_or(0.0);
+    let skipped_before = unchanged(&d.metrics().await);
+    let broken = std::fs::read(d.rules_dir().join("r.yaml")).unwrap();
+    std::fs::write(d.rules_dir().join("r.yaml"), &broken).unwrap();
+    d.wait_until("the unchanged notice", |d| async move {
+        unchanged(&d.metrics().await) > skipped_before
+    })
+    .await;
+    assert_eq!(
+        sample(&d.metrics().await, "patrol_config_reload_failures_total"),
+        Some(1.0)
+    );
+
     let r = d.http.post(d.url("/api/v1/reload")).send().await.unwrap();
     assert_eq!(
         r.status(),

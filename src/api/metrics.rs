@@ -97,6 +97,7 @@ pub struct Metrics {
     lateness: Histogram,
     revision: Family<RevisionLabel, Gauge>,
     reload_failures: Counter,
+    reload_unchanged: Counter,
     notifications: Family<NotificationLabels, Counter>,
     outbox_pending: Gauge,
     written: Mutex<Written>,
@@ -124,6 +125,7 @@ impl Metrics {
             lateness: Histogram::new(LATENESS_BUCKETS),
             revision: Family::default(),
             reload_failures: Counter::default(),
+            reload_unchanged: Counter::default(),
             notifications: Family::default(),
             outbox_pending: Gauge::default(),
             written: Mutex::new(Written::default()),
@@ -192,6 +194,11 @@ impl Metrics {
             "patrol_config_reload_failures",
             "Reloads refused because the new rules were invalid",
             self.reload_failures.clone(),
+        );
+        r.register(
+            "patrol_config_reload_unchanged",
+            "File-change notices skipped because no rule or playbook file changed since the last attempt",
+            self.reload_unchanged.clone(),
         );
         r.register(
             "patrol_notifications",
@@ -338,6 +345,11 @@ impl Metrics {
     /// Counts a reload refused because the new rules were invalid.
     pub fn reload_failed(&self) {
         self.reload_failures.inc();
+    }
+
+    /// Counts a file-change notice that found the files as the last reload attempt read them.
+    pub fn reload_unchanged(&self) {
+        self.reload_unchanged.inc();
     }
 
     /// Counts one delivery outcome of a notification to `receiver`. Both labels come from a

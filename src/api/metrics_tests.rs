@@ -255,7 +255,7 @@ fn forgetting_a_check_removes_all_its_series() {
 /// Labelled families without series are left out (prometheus-client skips them); the
 /// unlabelled lateness histogram, reload counter and outbox gauge are there from the start, at zero.
 #[test]
-fn a_fresh_daemon_exports_zero_lateness_and_reload_failures_only() {
+fn a_fresh_daemon_exports_zero_lateness_and_reload_counters_only() {
     let m = Metrics::new();
     let names: BTreeSet<String> = samples(&m).into_iter().map(|s| s.name).collect();
     let expected: BTreeSet<String> = [
@@ -263,6 +263,7 @@ fn a_fresh_daemon_exports_zero_lateness_and_reload_failures_only() {
         "patrol_schedule_lateness_seconds_count",
         "patrol_schedule_lateness_seconds_sum",
         "patrol_config_reload_failures_total",
+        "patrol_config_reload_unchanged_total",
         "patrol_outbox_pending",
     ]
     .map(String::from)

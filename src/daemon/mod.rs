@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::core::{Daemon, DaemonControl, DaemonRunner};
 use self::events::EventBus;
+use self::reload::ReloadCause;
 use self::state::DaemonState;
 use self::writer::Writer;
 use crate::cli::{DEFAULT_STORE, EXIT_INVALID, EXIT_OK};
@@ -308,27 +309,43 @@ async fn assemble(
     Ok(daemon)
 }
 
-async fn reload_requests(daemon: Arc<Daemon>, mut rx: mpsc::UnboundedReceiver<()>) {
-    while rx.recv().await.is_some() {
+async fn reload_requests(daemon: Arc<Daemon>, mut rx: mpsc::UnboundedReceiver<ReloadCause>) {
+    let watched = |d: &Daemon| {
+        let playbooks = d.state.playbooks.dir_for(&d.state.rules.load());
+        vec![d.rules_dir.clone(), playbooks]
+    };
+    // Unknown at first: the files may have changed since the start's load, before this task ran.
+    let mut last_attempt = None;
+    while let Some(first) = rx.recv().await {
         // Requests that piled up during a reload are answered by the next one.
-        while rx.try_recv().is_ok() {}
+        let mut signalled = first == ReloadCause::Signal;
+        while let Ok(cause) = rx.try_recv() {
+            signalled |= cause == ReloadCause::Signal;
+        }
+        let digest = reload::files_digest(&watched(&daemon));
+        if !signalled && last_attempt == Some(digest) {
+            tracing::debug!("rule files unchanged since the last reload attempt");
+            daemon.state.metrics.reload_unchanged();
+            continue;
+        }
+        last_attempt = Some(digest);
         reload::reload(&daemon).await;
     }
 }
 
 #[cfg(unix)]
-async fn on_sighup(reload: mpsc::UnboundedSender<()>) {
+async fn on_sighup(reload: mpsc::UnboundedSender<ReloadCause>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         return;
     };
     while hup.recv().await.is_some() {
-        let _ = reload.send(());
+        let _ = reload.send(ReloadCause::Signal);
     }
 }
 
 #[cfg(not(unix))]
-async fn on_sighup(_reload: mpsc::UnboundedSender<()>) {}
+async fn on_sighup(_reload: mpsc::UnboundedSender<ReloadCause>) {}
 
 async fn score_loop(daemon: Arc<Daemon>, every: Duration, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));

@@ -151,15 +151,50 @@ async fn publish(daemon: &Arc<Daemon>, data: serde_json::Value) {
     }
 }
 
+/// Why a reload was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReloadCause {
+    /// A file under a watched directory changed (or seemed to).
+    FilesChanged,
+    /// SIGHUP: reload whatever the files say.
+    Signal,
+}
+
+/// A digest of every rule and playbook file (names and contents) the daemon reads. Watchers
+/// report several events for one save (create, write, rename, attribute change) and a
+/// `git checkout` touches files without changing them: a file-change request whose digest
+/// equals the last attempt's is the same attempt again and is skipped, so one broken save is
+/// one refused reload in the counters, not five.
+pub fn files_digest(dirs: &[std::path::PathBuf]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for file in config::yaml_files(dirs) {
+        hash.update(file.to_string_lossy().as_bytes());
+        hash.update([0]);
+        match std::fs::read(&file) {
+            Ok(bytes) => {
+                hash.update((bytes.len() as u64).to_le_bytes());
+                hash.update(&bytes);
+            }
+            // Unreadable now: differs from any readable content, so the reload reports it.
+            Err(e) => hash.update(format!("unreadable: {e}").as_bytes()),
+        }
+    }
+    hash.finalize().into()
+}
+
 /// Watches the rules directory and asks for a reload after each burst of changes. The returned
 /// watcher must be kept alive.
-pub fn watch(dir: &Path, requests: mpsc::UnboundedSender<()>) -> Result<impl Drop, String> {
+pub fn watch(
+    dir: &Path,
+    requests: mpsc::UnboundedSender<ReloadCause>,
+) -> Result<impl Drop, String> {
     let mut debouncer = new_debouncer(DEBOUNCE, move |res: DebounceEventResult| {
         let relevant = res
             .map(|events| events.iter().any(|e| is_rule_file(&e.path)))
             .unwrap_or(true);
         if relevant {
-            let _ = requests.send(());
+            let _ = requests.send(ReloadCause::FilesChanged);
         }
     })
     .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
