@@ -446,6 +446,47 @@ async fn slack_sends_text_and_a_section_per_alert() {
     assert_eq!(blocks.len(), 3);
 }
 
+/// A suite report's summary: one alert whose `body` annotation is the whole Markdown message.
+fn report_summary() -> (patrol::alert::Notification, &'static str) {
+    let body = "### patrol · nightly: FAILED (2 crit of 7)\n\n**Changed since the last run**\n- new failure: orders-api\n\n[full report](https://patrol.example/r/1)";
+    let mut a = notify_support::alert("suite_report", "patrol · nightly: FAILED");
+    a.annotations
+        .insert(patrol::alert::template::keys::BODY.into(), body.into());
+    (notify_support::notification(vec![a]), body)
+}
+
+#[tokio::test]
+async fn a_report_summary_is_the_whole_message_on_every_chat() {
+    let (n, body) = report_summary();
+    let ding = vendors::dingtalk(robot(None, NOW_MS)).await;
+    assert_eq!(
+        outcome(send(&dingtalk(&ding, None), &n, NOW_MS).await),
+        "ok"
+    );
+    assert_eq!(ding.last().json().unwrap()["markdown"]["text"], body);
+
+    let we = vendors::wecom(robot(None, NOW_MS)).await;
+    assert_eq!(outcome(send(&wecom(&we), &n, NOW_MS).await), "ok");
+    assert_eq!(we.last().json().unwrap()["markdown"]["content"], body);
+
+    let fs = vendors::feishu(robot(None, NOW_MS)).await;
+    let card = feishu(&fs, None, MsgType::Interactive);
+    assert_eq!(outcome(send(&card, &n, NOW_MS).await), "ok");
+    let sent = fs.last().json().unwrap();
+    assert_eq!(sent["card"]["elements"][0]["text"]["content"], body);
+
+    let sl = vendors::slack(robot(None, NOW_MS)).await;
+    assert_eq!(outcome(send(&slack(&sl), &n, NOW_MS).await), "ok");
+    let sent = sl.last().json().unwrap();
+    let blocks = sent["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 1, "{sent}");
+    assert_eq!(
+        blocks[0]["text"]["text"],
+        "*patrol · nightly: FAILED (2 crit of 7)*\n\n*Changed since the last run*\n- new failure: orders-api\n\n<https://patrol.example/r/1|full report>",
+        "Markdown in Slack's mrkdwn"
+    );
+}
+
 #[tokio::test]
 async fn slack_waits_out_a_short_429_once_and_leaves_long_ones_to_the_outbox() {
     let script = Script::default();

@@ -477,9 +477,7 @@ async fn a_daemon_suite_run_writes_its_reports_and_sends_the_summary() {
     };
     assert_eq!(summary["commonLabels"]["suite"], "nightly");
     assert_eq!(summary["commonLabels"]["run_id"], run_id.as_str());
-    let markdown = summary["commonAnnotations"]["description"]
-        .as_str()
-        .unwrap();
+    let markdown = summary["commonAnnotations"]["body"].as_str().unwrap();
     assert!(
         markdown.starts_with("### patrol · nightly: FAILED"),
         "{markdown}"

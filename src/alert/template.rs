@@ -33,6 +33,17 @@ pub mod keys {
     pub const SCORE: &str = "score";
     /// The rules revision that produced the alert.
     pub const REVISION: &str = "revision";
+    /// A whole Markdown message patrol wrote itself (a suite report's summary): the default
+    /// messages send it as it is instead of the usual one-alert layout.
+    pub const BODY: &str = "body";
+}
+
+/// The message patrol wrote itself, when `n` carries one: the `body` annotation of its only alert.
+pub fn own_body(n: &Notification) -> Option<&str> {
+    match n.alerts.as_slice() {
+        [only] => only.annotations.get(keys::BODY).map(String::as_str),
+        _ => None,
+    }
 }
 
 /// One alert as messages show it: the interesting labels and annotations pulled out and formatted.
@@ -312,6 +323,9 @@ pub fn default_markdown(n: &Notification) -> String {
 
 /// The default chat Markdown message within `max` bytes.
 pub fn markdown_within(n: &Notification, max: usize) -> String {
+    if let Some(body) = own_body(n) {
+        return fit_text(body, max);
+    }
     let blocks: Vec<String> = views(n).iter().map(markdown_block).collect();
     fit_blocks(&markdown_head(n), &blocks, "", max)
 }
@@ -338,6 +352,9 @@ pub fn default_text(n: &Notification) -> String {
 
 /// The default plain-text message within `max` bytes.
 pub fn text_within(n: &Notification, max: usize) -> String {
+    if let Some(body) = own_body(n) {
+        return fit_text(body, max);
+    }
     let blocks: Vec<String> = views(n).iter().map(text_block).collect();
     let head = if n.external_url.is_empty() {
         n.title()
@@ -351,7 +368,15 @@ pub fn text_within(n: &Notification, max: usize) -> String {
 pub fn default_html(n: &Notification) -> String {
     let mut out = String::from("<!DOCTYPE html>\n<html><body style=\"font-family:sans-serif\">\n");
     out.push_str(&format!("<h2>{}</h2>\n", html_escape(&n.title())));
-    for a in views(n) {
+    let own = own_body(n).map(|body| {
+        format!(
+            "<pre style=\"white-space:pre-wrap;font-family:inherit\">{}</pre>\n",
+            html_escape(body)
+        )
+    });
+    let alerts = if own.is_some() { Vec::new() } else { views(n) };
+    out.push_str(own.as_deref().unwrap_or_default());
+    for a in alerts {
         let color = if a.is_firing() { "#c0392b" } else { "#27ae60" };
         out.push_str(&format!(
             "<h3><span style=\"color:{color}\">{}</span> {}</h3>\n",

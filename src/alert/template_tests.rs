@@ -253,3 +253,35 @@ fn fit_text_cuts_whole_lines() {
 fn one_line_joins_lines() {
     assert_eq!(one_line("a\n\nb\r\nc"), "a b c");
 }
+
+#[test]
+fn a_message_patrol_wrote_itself_is_sent_as_it_is() {
+    let body =
+        "### patrol · nightly: FAILED\n\n| check | status |\n|---|---|\n| api <x> | crit |\n";
+    let own = alert(
+        "suite_report",
+        AlertStatus::Firing,
+        &[("summary", "headline"), (keys::BODY, body)],
+    );
+    let n = notification(vec![own.clone()]);
+    assert_eq!(own_body(&n), Some(body));
+    assert_eq!(default_markdown(&n), body.trim_end());
+    assert_eq!(default_text(&n), body.trim_end());
+    let html = default_html(&n);
+    assert!(html.contains("| api &lt;x&gt; | crit |"), "{html}");
+    assert!(
+        !html.contains("headline"),
+        "no alert layout under the body: {html}"
+    );
+    // Within a chat's cap: whole lines, then "… and N more".
+    let short = markdown_within(&n, 60);
+    assert!(short.len() <= 60, "{short}");
+    assert!(
+        short.starts_with("### patrol") && short.ends_with("more"),
+        "{short}"
+    );
+    // With other alerts beside it, it is one alert among others, shown the usual way.
+    let mixed = notification(vec![own, latency()]);
+    assert_eq!(own_body(&mixed), None);
+    assert!(default_markdown(&mixed).contains("headline"));
+}

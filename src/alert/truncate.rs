@@ -25,7 +25,7 @@ pub fn to_bytes(s: &str, max: usize) -> &str {
 /// replaced by one `more(n)` line (e.g. "… and 12 more"), which always fits.
 pub fn lines_within(lines: &[String], max: usize, more: impl Fn(usize) -> String) -> String {
     let total: usize = lines.iter().map(|l| l.len() + 1).sum();
-    if total <= max + 1 {
+    if total <= max.saturating_add(1) {
         return lines.join("\n");
     }
     let mut out = String::new();

@@ -4,9 +4,9 @@
 //! retries like any alert.
 //!
 //! The summary travels as one firing alert (`alertname=suite_report`, `suite`, `run_id`) whose
-//! `summary` annotation is the headline and `description` the whole Markdown: a webhook receives
-//! it in `commonAnnotations.description`, and a chat receiver's `template:` can send
-//! `{{ alerts[0].description }}` as the message.
+//! `summary` annotation is the headline and `body` the whole Markdown: chat receivers send the
+//! body as their message (Slack in its mrkdwn, email as its text part), a webhook receives it in
+//! `commonAnnotations.body`, and a `template:` can use `{{ alerts[0].annotations.body }}`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ use chrono::Utc;
 use super::markdown;
 use super::model::SuiteReport;
 use super::write::write_all;
+use crate::alert::template::keys;
 use crate::alert::{Notification, OwnMessage};
 use crate::config::RuleSet;
 use crate::store::{NewNotification, Store};
@@ -135,7 +136,7 @@ pub fn notification(
     .collect();
     let annotations: BTreeMap<String, String> = [
         ("summary".to_string(), headline(report)),
-        ("description".to_string(), summary.to_string()),
+        (keys::BODY.to_string(), summary.to_string()),
         ("revision".to_string(), report.run.revision.clone()),
     ]
     .into();
@@ -167,7 +168,7 @@ mod tests {
         assert_eq!(n.idempotency_key, "suite_report:run-2:ops");
         assert_eq!(n.common_labels["alertname"], "suite_report");
         assert_eq!(n.common_labels["suite"], "nightly");
-        assert_eq!(n.common_annotations["description"], "## md");
+        assert_eq!(n.common_annotations["body"], "## md");
         assert_eq!(
             n.common_annotations["summary"],
             "patrol · nightly: FAILED (1 warn, 2 crit, 1 error of 7)"

@@ -114,6 +114,9 @@ impl Feishu {
             MsgType::Interactive => {
                 let content = match rendered {
                     Some(r) => template::fit_text(&r, budget),
+                    None if template::own_body(n).is_some() => {
+                        template::fit_text(template::own_body(n).unwrap_or_default(), budget)
+                    }
                     None => {
                         let blocks: Vec<String> =
                             template::views(n).iter().map(card_block).collect();
@@ -138,8 +141,8 @@ impl Feishu {
                 }})
             }
             MsgType::Post => {
-                let paragraphs = match rendered {
-                    Some(r) => template::fit_text(&r, budget)
+                let paragraphs = match rendered.as_deref().or(template::own_body(n)) {
+                    Some(r) => template::fit_text(r, budget)
                         .lines()
                         .map(|l| json!([text(l)]))
                         .collect(),

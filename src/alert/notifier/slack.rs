@@ -73,10 +73,39 @@ fn context(text: String) -> Value {
     json!({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]})
 }
 
+/// A Markdown message patrol wrote itself (a report summary) in Slack's mrkdwn: headings and
+/// `**bold**` become `*bold*`, `[text](url)` becomes `<url|text>`; whole lines within a section.
+fn own_section(body: &str) -> String {
+    static LINK: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\[([^\]]*)\]\(([^)\s]+)\)").expect("a valid pattern")
+    });
+    let lines: Vec<String> = body
+        .lines()
+        .map(|line| {
+            let escaped = mrkdwn_escape(line);
+            let linked = LINK.replace_all(&escaped, |c: &regex::Captures<'_>| {
+                format!("<{}|{}>", c[2].replace('|', "%7C"), &c[1])
+            });
+            let bold = linked.replace("**", "*");
+            match bold.trim_start_matches('#') {
+                heading if heading.len() < bold.len() => format!("*{}*", heading.trim()),
+                _ => bold,
+            }
+        })
+        .collect();
+    truncate::lines_within(&lines, MAX_SECTION_CHARS, template::more_line)
+}
+
 impl Slack {
-    /// The default message: header, link to patrol, a section per alert, "… and N more".
+    /// The default message: header, link to patrol, a section per alert, "… and N more" (or
+    /// one section holding the message patrol wrote itself).
     fn default_message(&self, n: &Notification) -> Value {
         let title = n.title();
+        if let Some(body) = template::own_body(n) {
+            let section =
+                json!({"type": "section", "text": {"type": "mrkdwn", "text": own_section(body)}});
+            return json!({"text": title, "blocks": [section]});
+        }
         let mut blocks = vec![
             json!({"type": "header", "text": {"type": "plain_text", "text": truncate::chars(&title, MAX_HEADER_CHARS - 1), "emoji": true}}),
         ];
