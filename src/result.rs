@@ -95,14 +95,25 @@ pub fn format_number(n: f64) -> String {
 }
 
 /// The baseline band a sample was judged against.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Band {
+    /// The band's centre: the EWMA mean, the model's prediction, the peers' median.
     pub mean: f64,
+    /// The spread the band is measured in (for fitted models: the interval's half-width over
+    /// the normal quantile of its level).
     pub stddev: f64,
     pub lower: f64,
     pub upper: f64,
     /// Samples the baseline had learned from when this sample was judged.
     pub samples: u64,
+    /// Which method drew the band: `ewma`, `seasonal`, `ets`, `peer`, or the EWMA fallback
+    /// with the reason (`ewma (seasonal learning: 6h of 2d)`).
+    #[serde(default)]
+    pub method: String,
+    /// How unusual the sample is, 0 (typical) to 1 (far outside), comparable across methods:
+    /// z²/(z²+9) of its distance z from the centre in standard deviations (0.5 at 3σ).
+    #[serde(default)]
+    pub anomaly_score: f64,
 }
 
 /// One result line: a check's verdict for one series in one run.

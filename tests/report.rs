@@ -586,6 +586,7 @@ fn seeded_run(
                 lower,
                 upper,
                 samples: 10,
+                ..Band::default()
             }),
             ..CheckResult::new(check, "", *status, Some(Value::Num(*value)))
         })

@@ -471,6 +471,7 @@ fn a_band_and_a_missing_message_fill_baseline_and_description() {
             lower: 120.0,
             upper: 180.25,
             samples: 40,
+            ..Band::default()
         }),
         ..result("replica-lag", Warn)
     };

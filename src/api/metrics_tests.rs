@@ -20,6 +20,7 @@ fn three_sigma_band(mean: f64, stddev: f64, samples: u64) -> Option<Band> {
         lower: mean - 3.0 * stddev,
         upper: mean + 3.0 * stddev,
         samples,
+        ..Band::default()
     })
 }
 

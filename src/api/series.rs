@@ -139,6 +139,7 @@ mod tests {
             lower: 8.0,
             upper: f64::INFINITY,
             samples: 20,
+            ..Band::default()
         });
         let p = Point::from(&r);
         assert_eq!(p.value, Some(12.5));

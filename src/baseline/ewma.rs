@@ -44,6 +44,8 @@ impl EwmaState {
             lower: self.mean - k * sd,
             upper: self.mean + k * sd,
             samples: self.samples,
+            method: "ewma".into(),
+            anomaly_score: 0.0,
         })
     }
 

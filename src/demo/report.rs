@@ -181,6 +181,7 @@ mod tests {
                 lower,
                 upper,
                 samples,
+                ..Band::default()
             }),
             ..CheckResult::new(check, "", status, value.map(Value::Num))
         }

@@ -453,6 +453,7 @@ mod tests {
             lower: 7.0,
             upper: 13.0,
             samples: 20,
+            ..Band::default()
         };
         let with = |v: f64, status| CheckResult {
             baseline: Some(band.clone()),

@@ -36,6 +36,7 @@ pub fn results() -> Vec<CheckResult> {
         lower: 70.0,
         upper: 130.0,
         samples: 25,
+        ..Band::default()
     };
     vec![
         result("api-health", "", Status::Ok, 20.0, ""),

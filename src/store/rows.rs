@@ -107,6 +107,8 @@ pub struct ResultRow {
     pub baseline_lower: Option<f64>,
     pub baseline_upper: Option<f64>,
     pub baseline_samples: Option<i64>,
+    pub baseline_method: Option<String>,
+    pub anomaly_score: Option<f64>,
     pub shadow: bool,
     pub service: Option<String>,
     pub labels: Json<BTreeMap<String, String>>,
@@ -116,7 +118,8 @@ pub struct ResultRow {
 
 pub const RESULT_COLUMNS: &str = "run_id, check_name, kind, target, series, status, \
      value_num, value_text, unit, duration_ms, message, baseline_mean, baseline_stddev, \
-     baseline_lower, baseline_upper, baseline_samples, shadow, service, labels, revision, started_at";
+     baseline_lower, baseline_upper, baseline_samples, baseline_method, anomaly_score, shadow, service, \
+     labels, revision, started_at";
 
 impl ResultRow {
     /// The row to write for `r`. Free text (message, text value, label values) passes through
@@ -153,6 +156,8 @@ impl ResultRow {
             baseline_samples: band
                 .map(|b| to_i64(b.samples, "baseline samples"))
                 .transpose()?,
+            baseline_method: band.map(|b| b.method.clone()),
+            anomaly_score: band.map(|b| b.anomaly_score),
             shadow: r.shadow,
             service: r.service.clone(),
             labels: Json(labels),
@@ -207,6 +212,8 @@ impl ResultRow {
                 lower,
                 upper,
                 samples: to_u64(samples, "baseline samples")?,
+                method: self.baseline_method.clone().unwrap_or_default(),
+                anomaly_score: self.anomaly_score.unwrap_or_default(),
             })),
             _ => Err(StoreError(format!(
                 "result of check '{}' in run {} has an incomplete baseline band",
@@ -326,6 +333,7 @@ mod tests {
             lower: 4.0,
             upper: 16.0,
             samples: 25,
+            ..Band::default()
         };
         let r = result(Some(Value::Num(11.0)), Some(band));
         let row = ResultRow::from_result(&r).unwrap();

@@ -100,6 +100,8 @@ macro_rules! impl_statements {
                         .push_bind(r.baseline_lower)
                         .push_bind(r.baseline_upper)
                         .push_bind(r.baseline_samples)
+                        .push_bind(r.baseline_method.as_deref())
+                        .push_bind(r.anomaly_score)
                         .push_bind(r.shadow)
                         .push_bind(r.service.as_deref())
                         .push_bind(Json(&r.labels.0))

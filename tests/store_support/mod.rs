@@ -46,6 +46,7 @@ pub fn varied_results(run_id: &str) -> Vec<CheckResult> {
         lower: 90.75,
         upper: 110.25,
         samples: 40,
+        ..Band::default()
     };
     vec![
         CheckResult {
