@@ -46,6 +46,7 @@ mod results;
 mod runs;
 mod scores;
 mod series;
+mod shadow;
 pub mod silences;
 mod status;
 mod status_page;
@@ -126,6 +127,7 @@ impl ApiOptions {
             .route(status_page::SCRIPT_PATH, get(status_page::script))
             .route(status_page::STYLE_PATH, get(status_page::style))
             .route("/api/v1/series", get(series::list))
+            .route("/api/v1/shadow", get(shadow::report))
             .route("/api/v1/playbook-runs", get(playbook_runs::list))
             .route("/api/v1/playbook-runs/{id}", get(playbook_runs::show))
             .route("/api/v1/approvals", get(approvals::list))

@@ -9,12 +9,15 @@
 //! - [`window`]: event windows that widen or disable the band;
 //! - [`score`]: the graded anomaly score shared by every method;
 //! - [`detector`]: one sample judged against whichever of these applies — the code path of live
-//!   checks and of `patrol detect` alike.
+//!   checks and of `patrol detect` alike;
+//! - [`online`]: a series replayed sample by sample with refits on the data's clock (`patrol
+//!   detect`, the evaluation benchmark, tests).
 
 mod config;
 pub mod detector;
 mod ewma;
 pub mod forecast;
+pub mod online;
 pub mod peer;
 pub mod score;
 pub mod window;

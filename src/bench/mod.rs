@@ -8,6 +8,7 @@
 //! CPU time (getrusage) and peak RSS (VmHWM) of its own process; the table ends with the ratios.
 //! Bounded: each side stops planning at the end of the window and gets a grace period to finish.
 
+pub mod detect;
 mod report;
 mod server;
 mod sides;
@@ -46,6 +47,9 @@ pub enum BenchCommand {
     /// Hold N SSE subscribers with the drill swarm and with a Node.js `eventsource` swarm;
     /// report subscribers held, memory per subscriber and events/s.
     Sse(sse::SseBenchArgs),
+    /// Detection quality (precision, recall, F1, delay, ranking) and speed of every baseline
+    /// method on the evaluation set in eval/detect, against a Zabbix-style seasonal average.
+    Detect(detect::DetectBenchArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -92,6 +96,7 @@ pub async fn run(args: BenchArgs) -> u8 {
         BenchCommand::Schedule(a) => schedule(a).await,
         BenchCommand::ScheduleSide(a) => side_process(a).await,
         BenchCommand::Sse(a) => sse::run(a).await,
+        BenchCommand::Detect(a) => detect::run(a).await,
     }
 }
 

@@ -2,12 +2,14 @@
 //! failed, 2 invalid input or usage.
 
 mod alert;
+pub mod detect;
 pub mod drill;
 pub(crate) mod output;
 pub mod playbook;
 mod playbook_audit;
 mod report;
 mod run;
+pub mod shadow;
 mod silence;
 pub mod validate;
 
@@ -60,6 +62,12 @@ pub enum Command {
     Playbook(playbook::PlaybookArgs),
     /// Regenerate a run's reports (HTML, Markdown, JSON, JUnit XML) from the store.
     Report(report::ReportArgs),
+    /// Score CSV series offline (`timestamp,value` → `timestamp,anomaly_score`), online row by row,
+    /// exactly as live checks are judged.
+    Detect(detect::DetectArgs),
+    /// Shadow rules: `patrol shadow report [--since 48h]` — what each `mode: shadow` check would
+    /// have alerted.
+    Shadow(shadow::ShadowArgs),
     /// The built-in stress child of `stress` faults (started by drills, bounded by `--seconds`).
     #[command(name = "__stress", hide = true)]
     Stress(crate::chaos::fault::stress_child::StressArgs),
@@ -216,6 +224,8 @@ async fn dispatch(command: Command) -> u8 {
         Command::Drill(a) => drill::drill(a).await,
         Command::Playbook(a) => playbook::playbook(a).await,
         Command::Report(a) => report::report(a).await,
+        Command::Detect(a) => detect::detect(a).await,
+        Command::Shadow(a) => shadow::shadow(a).await,
         Command::Stress(a) => crate::chaos::fault::stress_child::run(&a),
     }
 }
