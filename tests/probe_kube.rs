@@ -115,7 +115,7 @@ async fn restarts_increase_counts_since_the_previous_run() {
     // The engine hands each run the memory the previous one left (the store keeps it between
     // processes: tests/kube_memory.rs).
     let c = rules.check("c").unwrap();
-    let no_baselines = std::collections::HashMap::new();
+    let no_baselines = patrol::engine::Known::default();
     let first_run =
         patrol::engine::execute_check_remembering(c, &no_baselines, None, "run-1", "rev").await;
     let first = first_run.results;

@@ -91,6 +91,7 @@ pub struct Metrics {
     baseline_mean: Family<SeriesLabels, FloatGauge>,
     baseline_lower: Family<SeriesLabels, FloatGauge>,
     baseline_upper: Family<SeriesLabels, FloatGauge>,
+    anomaly_score: Family<SeriesLabels, FloatGauge>,
     health_score: Family<ServiceLabel, FloatGauge>,
     runs: Family<RunLabels, Counter>,
     skipped: Family<CheckLabel, Counter>,
@@ -119,6 +120,7 @@ impl Metrics {
             baseline_mean: Family::default(),
             baseline_lower: Family::default(),
             baseline_upper: Family::default(),
+            anomaly_score: Family::default(),
             health_score: Family::default(),
             runs: Family::default(),
             skipped: Family::default(),
@@ -164,6 +166,11 @@ impl Metrics {
             "patrol_baseline_upper",
             "Upper edge of the baseline band the latest value was judged against",
             self.baseline_upper.clone(),
+        );
+        r.register(
+            "patrol_anomaly_score",
+            "How unusual the latest value is against its baseline, 0 (typical) to 1 (far outside); 0.5 at 3 standard deviations",
+            self.anomaly_score.clone(),
         );
         r.register(
             "patrol_health_score",
@@ -248,6 +255,11 @@ impl Metrics {
             &self.baseline_upper,
             &labels,
             band.and_then(|b| finite(b.upper)),
+        );
+        set_or_remove(
+            &self.anomaly_score,
+            &labels,
+            band.and_then(|b| finite(b.anomaly_score)),
         );
         self.lock()
             .series
@@ -407,6 +419,7 @@ impl Metrics {
         self.baseline_mean.remove(labels);
         self.baseline_lower.remove(labels);
         self.baseline_upper.remove(labels);
+        self.anomaly_score.remove(labels);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Written> {

@@ -12,6 +12,7 @@
 //! | `GET /api/v1/results?check=&since=&limit=&run=` | stored results, newest first |
 //! | `GET /api/v1/scores` | the latest health scores |
 //! | `GET /api/v1/series?limit=&check=` | recent points of every series, for sparklines |
+//! | `GET /api/v1/shadow?since=48h` | what each `mode: shadow` check would have alerted: evaluations, warn/crit/error, flaps, first/last would-be alert |
 //! | `GET /api/v1/status` | revision, reloads, the last reload error, counts |
 //! | `POST /api/v1/runs` | `{"checks":[…]}` or `{"suite":"…"}` → 202 `{"run_id":…}` |
 //! | `GET /api/v1/runs/{id}` | a stored run and its results |

@@ -81,7 +81,8 @@ pub struct PeerConfig {
     #[serde(with = "crate::config::duration")]
     #[schemars(with = "crate::config::duration::DurationSchema")]
     pub window: Duration,
-    /// augurs' sensitivity in (0, 1): higher flags more series (default 0.9).
+    /// augurs' sensitivity in (0, 1): higher flags more series (default 0.5: MAD flags a series
+    /// beyond ~2.9 robust standard deviations of its peers).
     pub sensitivity: f64,
     /// Fewest series for a comparison (default 3: with two, neither is "the odd one").
     pub min_series: usize,
@@ -92,7 +93,7 @@ impl Default for PeerConfig {
         PeerConfig {
             algorithm: PeerAlgorithm::Mad,
             window: Duration::from_secs(30 * 60),
-            sensitivity: 0.9,
+            sensitivity: 0.5,
             min_series: 3,
         }
     }

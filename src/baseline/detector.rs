@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::forecast::Forecast;
+use super::peer::PeerVerdict;
 use super::score::{directed_z, from_z, z_of_level};
 use super::{BaselineConfig, BaselineMethod, Direction, EventWindow, EwmaState};
 use crate::result::{Band, format_number};
@@ -116,8 +117,14 @@ fn basis(
     })
 }
 
-/// `ewma`, or the EWMA fallback of a fitted method with the reason.
+/// `ewma`, or the EWMA fallback of another method with the reason.
 fn fallback_name(method: BaselineMethod, model: Model<'_>, at: DateTime<Utc>) -> String {
+    if method == BaselineMethod::Peer {
+        return match model {
+            Model::Failed(e) => format!("ewma (peer: {e})"),
+            _ => "ewma (peer: no comparison)".to_string(),
+        };
+    }
     if !method.is_fitted() {
         return "ewma".to_string();
     }
@@ -137,6 +144,62 @@ fn fallback_name(method: BaselineMethod, model: Model<'_>, at: DateTime<Utc>) ->
         Model::Failed(e) => format!("ewma ({m} failed: {e})"),
         Model::Ready(f) if at < f.start => format!("ewma ({m}: model newer than the sample)"),
         Model::Ready(_) => format!("ewma ({m}: model out of date)"),
+    }
+}
+
+/// Judges `x` of one series against its peers' comparison (`peer` method): anomalous when
+/// augurs named the series an outlier over the window (and no window disables the band); the
+/// band shown is the peers' median ± k robust standard deviations. The EWMA state keeps
+/// learning, as the fallback for runs with too few series.
+pub fn observe_peer(
+    cfg: &BaselineConfig,
+    ewma: &mut EwmaState,
+    peer: &PeerVerdict,
+    series: &str,
+    window: Option<&EventWindow>,
+    x: f64,
+    at: DateTime<Utc>,
+) -> Verdict {
+    let mult = window.and_then(|w| w.k).unwrap_or(cfg.k);
+    let half = mult * peer.sigma;
+    let z = directed_z(x, peer.center, peer.sigma, cfg.direction);
+    let band = Band {
+        mean: peer.center,
+        stddev: peer.sigma,
+        lower: peer.center - half,
+        upper: peer.center + half,
+        samples: peer.peers as u64,
+        method: match window {
+            Some(w) => format!("peer in {}", w.label()),
+            None => "peer".to_string(),
+        },
+        anomaly_score: from_z(z),
+    };
+    let anomalous = peer.outlier && !window.is_some_and(|w| w.disable);
+    let message = anomalous.then(|| {
+        let name = if series.is_empty() { "the series" } else { series };
+        format!(
+            "{name} behaves unlike its {} peers over {} ({}): value {}, peers' median {}, score {:.2}",
+            peer.peers.saturating_sub(1),
+            crate::config::duration::format(cfg.peer.window),
+            match cfg.peer.algorithm {
+                super::PeerAlgorithm::Mad => "MAD",
+                super::PeerAlgorithm::Dbscan => "DBSCAN",
+            },
+            format_number(x),
+            format_number(peer.center),
+            band.anomaly_score
+        )
+    });
+    let learned = (!anomalous || cfg.learn_anomalies) && window.is_none_or(|w| w.learn);
+    if learned {
+        ewma.update(x, cfg.alpha, at);
+    }
+    Verdict {
+        band: Some(band),
+        anomalous,
+        message,
+        learned,
     }
 }
 

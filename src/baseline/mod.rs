@@ -25,7 +25,7 @@ pub mod window;
 pub use config::{
     BandSeverity, BaselineConfig, BaselineMethod, Direction, PeerAlgorithm, PeerConfig,
 };
-pub use detector::{Model, Verdict, observe};
+pub use detector::{Model, Verdict, observe, observe_peer};
 pub use ewma::{EwmaState, Judgement};
 pub use forecast::{FitOutcome, Forecast};
 pub use window::EventWindow;

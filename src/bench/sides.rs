@@ -136,7 +136,7 @@ impl Tally {
         let _permits = limits.acquire(check).await;
         self.started(planned);
         let run_id = uuid::Uuid::now_v7().to_string();
-        let judged = execute_check(check, &HashMap::new(), &run_id, rev).await;
+        let judged = execute_check(check, &crate::engine::Known::default(), &run_id, rev).await;
         self.runs.fetch_add(1, Ordering::Relaxed);
         if judged.results.iter().any(|r| r.fails_run()) {
             self.failed.fetch_add(1, Ordering::Relaxed);

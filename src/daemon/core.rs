@@ -15,7 +15,8 @@ use super::state::{Control, DaemonState, ReloadOutcome, RunRequest};
 use super::writer::{Finished, Writer};
 use crate::baseline::EwmaState;
 use crate::config::{Check, RuleSet};
-use crate::engine::{Limits, execute_check_remembering, memory_of, remembered};
+use crate::engine::known::peer_history;
+use crate::engine::{Known, Limits, execute_check_remembering, memory_of, remembered};
 use crate::result::{CheckResult, RunRecord, StatusCounts};
 use crate::schedule::{JobKey, JobRunner, SchedulerHandle};
 use crate::score::CheckState;
@@ -30,6 +31,8 @@ pub struct Daemon {
     /// Learned baselines of every series, loaded at start and kept current: a check never waits
     /// for the store to read its baseline.
     pub baselines: Mutex<HashMap<BaselineKey, EwmaState>>,
+    /// Fitted models of `seasonal`/`ets` checks, refitted in the background.
+    pub models: super::models::Models,
     /// Probe memories of the checks that keep one (by check), loaded at start and kept current
     /// like the baselines.
     pub memories: Mutex<HashMap<String, ProbeMemory>>,
@@ -82,15 +85,17 @@ impl Daemon {
     ) -> Vec<CheckResult> {
         let rules = self.state.rules.load_full();
         let started_at = Utc::now();
+        let maintenance = Arc::new(rules.maintenance.clone());
         let mut tasks = JoinSet::new();
         for (index, check) in checks.into_iter().enumerate() {
             let (me, run_id, revision) = (self.clone(), run_id.clone(), rules.revision.to_string());
+            let maintenance = maintenance.clone();
             tasks.spawn(async move {
                 let _permits = me.limits.acquire(&check).await;
-                let series = me.series_baselines(check.name()).await;
+                let known = me.known_of(&check, maintenance).await;
                 let memory = me.previous_memory(&check).await;
                 let judged =
-                    execute_check_remembering(&check, &series, memory, &run_id, &revision).await;
+                    execute_check_remembering(&check, &known, memory, &run_id, &revision).await;
                 (index, check, judged)
             });
         }
@@ -174,6 +179,28 @@ impl Daemon {
             })
             .await;
         results
+    }
+
+    /// What judging `check` draws on: its EWMA states and fitted models from memory, and for a
+    /// `peer` check its series' recent values from the store (a failed read only loses the
+    /// comparison for this run: EWMA judges).
+    async fn known_of(
+        &self,
+        check: &Arc<Check>,
+        maintenance: Arc<Vec<crate::alert::maintenance::MaintenanceWindow>>,
+    ) -> Known {
+        let peers = peer_history(&self.state.store, check, Utc::now())
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!("cannot read the peer history of {}: {e}", check.name());
+                HashMap::new()
+            });
+        Known {
+            baselines: self.series_baselines(check.name()).await,
+            models: self.models.of(check.name()).await,
+            peers,
+            maintenance,
+        }
     }
 
     async fn series_baselines(&self, check: &str) -> HashMap<String, EwmaState> {

@@ -6,6 +6,7 @@ pub(crate) mod alerts;
 mod core;
 pub mod events;
 mod jobs;
+mod models;
 pub mod playbooks;
 mod reload;
 mod reports;
@@ -165,6 +166,7 @@ async fn start(args: DaemonArgs) -> Result<(), String> {
         shutdown.clone(),
     ));
     tokio::spawn(alerts::reminder_loop(daemon.clone(), shutdown.clone()));
+    tokio::spawn(models::refit_loop(daemon.clone(), shutdown.clone()));
     tokio::spawn(retention_loop(
         daemon.state.store.clone(),
         args.retention,
@@ -278,6 +280,7 @@ async fn assemble(
             limits: Limits::new(args.concurrency, args.per_target),
             writer,
             baselines: Mutex::new(baselines),
+            models: models::Models::default(),
             memories: Mutex::new(memories),
             check_states: Mutex::new(check_states),
             scheduler: std::sync::OnceLock::new(),

@@ -1,11 +1,14 @@
 //! From a measurement to results: expectations, `crit`/`warn` conditions and the baseline band
 //! each contribute a status; the gravest wins and every reason is named in the message.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 
-use crate::baseline::EwmaState;
+use std::collections::BTreeMap;
+
+use super::known::Known;
+use crate::baseline::peer::{PeerVerdict, judge_peers};
+use crate::baseline::window::open_at;
+use crate::baseline::{BaselineMethod, EwmaState, Model, observe, observe_peer};
 use crate::config::Check;
 use crate::probe::{Measurement, ProbeError, Sample};
 use crate::result::{CheckResult, Status, Value};
@@ -28,11 +31,11 @@ pub struct RunFacts<'a> {
     pub duration_ms: f64,
 }
 
-/// Judges one check's outcome. `baselines` holds the stored state per series of this check.
+/// Judges one check's outcome against what is `known` of its series.
 pub fn judge(
     check: &Check,
     outcome: Result<Measurement, ProbeError>,
-    baselines: &HashMap<String, EwmaState>,
+    known: &Known,
     facts: &RunFacts<'_>,
 ) -> Judged {
     let m = match outcome {
@@ -52,10 +55,20 @@ pub fn judge(
         };
     }
     let mut out = Judged::default();
+    let peers = compare_peers(check, &m.samples, known);
     for sample in m.samples {
-        let mut state = baselines.get(&sample.series).cloned().unwrap_or_default();
+        let mut state = known
+            .baselines
+            .get(&sample.series)
+            .cloned()
+            .unwrap_or_default();
+        let basis = Basis {
+            known,
+            peers: &peers,
+            now: facts.started_at,
+        };
         let (status, reasons, band, learned) =
-            judge_sample(check, &sample, &m.failures, &mut state, facts.started_at);
+            judge_sample(check, &sample, &m.failures, &mut state, &basis);
         if learned {
             out.baselines.push((sample.series.clone(), state));
         }
@@ -97,13 +110,45 @@ fn without_value(
     }
 }
 
+/// What a sample's baseline verdict draws on besides its own EWMA state.
+struct Basis<'a> {
+    known: &'a Known,
+    /// The peer comparison of this run (peer method), or why there is none.
+    peers: &'a Option<Result<BTreeMap<String, PeerVerdict>, String>>,
+    now: DateTime<Utc>,
+}
+
+/// A `peer` check's series compared with each other: each series' values within the window
+/// before this run, then this run's sample.
+fn compare_peers(
+    check: &Check,
+    samples: &[Sample],
+    known: &Known,
+) -> Option<Result<BTreeMap<String, PeerVerdict>, String>> {
+    let cfg = check
+        .common
+        .baseline
+        .as_ref()
+        .filter(|c| c.method == BaselineMethod::Peer)?;
+    let recent: BTreeMap<String, Vec<f64>> = samples
+        .iter()
+        .filter_map(|s| {
+            let x = numeric(&s.value)?;
+            let mut values = known.peers.get(&s.series).cloned().unwrap_or_default();
+            values.push(x);
+            Some((s.series.clone(), values))
+        })
+        .collect();
+    Some(judge_peers(cfg, &recent))
+}
+
 /// Status and reasons for one sample; learns it into `state` when the check has a baseline.
 fn judge_sample(
     check: &Check,
     sample: &Sample,
     failures: &[String],
     state: &mut EwmaState,
-    now: DateTime<Utc>,
+    basis: &Basis<'_>,
 ) -> (Status, Vec<String>, Option<crate::result::Band>, bool) {
     let c = &check.common;
     let mut status = Status::Ok;
@@ -122,13 +167,29 @@ fn judge_sample(
     let mut band = None;
     let mut learned = false;
     if let (Some(cfg), Some(x)) = (&c.baseline, numeric(&sample.value)) {
-        let j = state.observe(x, cfg, now);
-        if j.anomalous {
+        let now = basis.now;
+        let window = open_at(&cfg.windows, now, &basis.known.maintenance);
+        let series = sample.series.as_str();
+        let v = match basis.peers {
+            Some(Ok(verdicts)) if verdicts.contains_key(series) => {
+                observe_peer(cfg, state, &verdicts[series], series, window, x, now)
+            }
+            Some(Err(why)) => observe(cfg, state, Model::Failed(why), window, x, now),
+            _ => {
+                let model = basis
+                    .known
+                    .models
+                    .get(series)
+                    .map_or(Model::None, |m| m.as_model());
+                observe(cfg, state, model, window, x, now)
+            }
+        };
+        if v.anomalous {
             status = status.max(cfg.anomaly_status());
-            reasons.extend(j.message);
+            reasons.extend(v.message);
         }
-        band = j.band;
-        learned = true;
+        band = v.band;
+        learned = v.learned;
     }
     (status, reasons, band, learned)
 }
@@ -183,6 +244,7 @@ mod tests {
     use super::*;
     use crate::config::{RuleSet, load_with_env};
     use std::collections::BTreeMap;
+    use std::collections::HashMap;
 
     fn rules(check_yaml: &str) -> RuleSet {
         let dir = tempfile::tempdir().unwrap();
@@ -223,7 +285,12 @@ mod tests {
         let r = rules(check_yaml);
         let baselines: HashMap<String, EwmaState> =
             state.into_iter().map(|s| (String::new(), s)).collect();
-        judge(&r.checks[0], outcome, &baselines, &facts())
+        judge(
+            &r.checks[0],
+            outcome,
+            &Known::with_baselines(baselines),
+            &facts(),
+        )
     }
 
     fn learned(n: u64, mean: f64, var: f64) -> EwmaState {
@@ -368,7 +435,7 @@ mod tests {
         let j = judge(
             &r.checks[0],
             measured(&[("a", Value::Num(100.0)), ("b", Value::Num(100.0))], &[]),
-            &stored,
+            &Known::with_baselines(stored.clone()),
             &facts(),
         );
         let by: HashMap<&str, &CheckResult> =

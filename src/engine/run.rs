@@ -10,6 +10,7 @@ use chrono::Utc;
 use tokio::task::JoinSet;
 
 use super::judge::{Judged, RunFacts, judge};
+use super::known::{Known, load_for_run};
 use super::limits::Limits;
 use crate::baseline::EwmaState;
 use crate::config::{Check, RuleSet};
@@ -91,9 +92,12 @@ pub async fn run_checks(
     let names: Vec<String> = checks.iter().map(|c| c.name().to_string()).collect();
     let stored = store.baselines(&names).await?;
     let memories = load_memories(store, checks).await?;
+    let maintenance = Arc::new(rules.maintenance.clone());
     let mut tasks = JoinSet::new();
     for (index, check) in checks.iter().enumerate() {
-        let series_state = baselines_of(&stored, check.name());
+        let baselines = baselines_of(&stored, check.name());
+        // Models are fitted here, before measuring: a one-shot run has no background refits.
+        let known = load_for_run(store, check, baselines, &maintenance, started_at).await?;
         let memory = remembered(&memories, check).cloned();
         let (check, limits, run_id, revision, progress) = (
             check.clone(),
@@ -105,7 +109,7 @@ pub async fn run_checks(
         tasks.spawn(async move {
             let _permits = limits.acquire(&check).await;
             let judged =
-                execute_check_remembering(&check, &series_state, memory, &run_id, &revision).await;
+                execute_check_remembering(&check, &known, memory, &run_id, &revision).await;
             if let Some(p) = progress {
                 p(&judged.results);
             }
@@ -205,16 +209,11 @@ fn baselines_of(
         .collect()
 }
 
-/// Measures one check (bounded by its timeout) and judges the outcome against `baselines`
-/// (its stored state per series), keeping no probe memory: a check that remembers (see
+/// Measures one check (bounded by its timeout) and judges the outcome against what is `known`
+/// of its series, keeping no probe memory: a check that remembers (see
 /// [`crate::probe::Probe::remembers`]) starts afresh. The caller holds the concurrency permits.
-pub async fn execute_check(
-    check: &Check,
-    baselines: &HashMap<String, EwmaState>,
-    run_id: &str,
-    revision: &str,
-) -> Judged {
-    execute_check_remembering(check, baselines, None, run_id, revision).await
+pub async fn execute_check(check: &Check, known: &Known, run_id: &str, revision: &str) -> Judged {
+    execute_check_remembering(check, known, None, run_id, revision).await
 }
 
 /// [`execute_check`] with the probe memory the check's previous run left (`None`: nothing to go
@@ -222,7 +221,7 @@ pub async fn execute_check(
 /// remember is given no memory, whatever is passed.
 pub async fn execute_check_remembering(
     check: &Check,
-    baselines: &HashMap<String, EwmaState>,
+    known: &Known,
     memory: Option<serde_json::Value>,
     run_id: &str,
     revision: &str,
@@ -249,7 +248,7 @@ pub async fn execute_check_remembering(
         started_at,
         duration_ms: t0.elapsed().as_secs_f64() * 1000.0,
     };
-    let mut judged = judge(check, outcome, baselines, &facts);
+    let mut judged = judge(check, outcome, known, &facts);
     judged.memory = memory.into_remembered();
     judged
 }
@@ -267,7 +266,7 @@ fn panicked(check: &Check, run_id: &str, revision: &str) -> Judged {
         Err(ProbeError::new(
             "the probe panicked (a bug in patrol; see the log)",
         )),
-        &HashMap::new(),
+        &Known::default(),
         &facts,
     )
 }

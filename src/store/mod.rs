@@ -87,6 +87,7 @@ macro_rules! on_pool {
 // Declared after `on_pool!`, which they use.
 mod drills;
 mod events;
+mod history;
 mod memory;
 mod outbox;
 mod plans;
@@ -94,11 +95,13 @@ mod playbook_guards;
 mod playbooks;
 mod reports;
 mod scores;
+pub mod shadow;
 mod silences;
 mod state;
 mod upkeep;
 
 pub use events::{NewEvent, StoredEvent};
+pub use history::HistoryPoint;
 pub use memory::ProbeMemory;
 pub use outbox::{NewNotification, OutboxEntry, OutboxStatus};
 pub use plans::QueryPlan;

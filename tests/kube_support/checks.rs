@@ -1,7 +1,7 @@
 //! Running kubernetes checks against a [`Cluster`] in tests: rule files with a target for it,
 //! one run through the engine, and the results by series.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use patrol::config::{RuleSet, load_with_env};
 use patrol::result::{CheckResult, Status, Value};
@@ -26,7 +26,7 @@ pub fn check(fields: &str) -> String {
 /// Runs the check `c` once through the engine (measure + judge).
 pub async fn run(rules: &RuleSet) -> Vec<CheckResult> {
     let c = rules.check("c").expect("check c");
-    patrol::engine::execute_check(c, &HashMap::new(), "run-1", "rev")
+    patrol::engine::execute_check(c, &patrol::engine::Known::default(), "run-1", "rev")
         .await
         .results
 }

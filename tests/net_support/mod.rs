@@ -3,7 +3,7 @@
 //! rules directory, and measuring and judging them.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -362,7 +362,7 @@ pub fn judged(check: &Check, outcome: Result<Measurement, ProbeError>) -> CheckR
         started_at: Utc::now(),
         duration_ms: 1.0,
     };
-    let mut j = judge(check, outcome, &HashMap::new(), &facts);
+    let mut j = judge(check, outcome, &patrol::engine::Known::default(), &facts);
     assert_eq!(j.results.len(), 1, "{:?}", j.results);
     j.results.remove(0)
 }

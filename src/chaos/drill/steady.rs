@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::spec::{Drill, Tolerance};
 use crate::baseline::EwmaState;
 use crate::config::Check;
-use crate::engine::execute_check_remembering;
+use crate::engine::{Known, execute_check_remembering};
 use crate::result::{CheckResult, Status};
 
 /// One check's verdict in one probe.
@@ -177,11 +177,17 @@ impl Prober {
 
     async fn probe(&self, checks: &[&Arc<Check>]) -> (SteadySnapshot, Vec<CheckResult>) {
         let at_ms = self.started.elapsed().as_millis() as u64;
-        let empty = HashMap::new();
-        let runs = checks.iter().map(|c| {
-            let baselines = self.baselines.get(c.name()).unwrap_or(&empty);
+        // A drill judges against the EWMA states it started with; fitted methods and peer
+        // comparisons fall back to them (the drill's seconds are not a season).
+        let known: Vec<Known> = checks
+            .iter()
+            .map(|c| {
+                Known::with_baselines(self.baselines.get(c.name()).cloned().unwrap_or_default())
+            })
+            .collect();
+        let runs = checks.iter().zip(&known).map(|(c, known)| {
             let memory = self.memory_of(c.name());
-            execute_check_remembering(c, baselines, memory, &self.run_id, &self.revision)
+            execute_check_remembering(c, known, memory, &self.run_id, &self.revision)
         });
         let judged = futures::future::join_all(runs).await;
         for (check, j) in checks.iter().zip(&judged) {

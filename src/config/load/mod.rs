@@ -109,6 +109,7 @@ pub fn load_with_env(paths: &[PathBuf], env: &dyn Env) -> Result<RuleSet, Vec<Di
     let receiver_names: Vec<&str> = receivers.keys().map(String::as_str).collect();
     let routes = collect_routes(&docs, &receiver_names, &mut diags);
     let maintenance = collect_maintenance(&docs, &mut diags);
+    baselines::check_baseline_needs(&docs, &checks, &maintenance, &mut diags);
     let inhibit_rules = collect_inhibit_rules(&docs, &mut diags);
     let suites = collect_suites(&docs, &checks, &receiver_names, &mut diags);
     let services = collect_services(&docs, &checks, &mut diags);
@@ -397,6 +398,7 @@ fn report_unknown_keys(
     }
 }
 
+mod baselines;
 mod checks;
 mod receivers;
 mod sections;

@@ -2,8 +2,6 @@
 //! (`steps.<name>.status`); a `crit` or `error` result fails the step, so a verification step
 //! fails the playbook (or, with `on_error: continue`, later steps branch on the status).
 
-use std::collections::HashMap;
-
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -48,8 +46,13 @@ impl StepKind for CheckStep {
             .rules
             .check(&self.0)
             .ok_or_else(|| format!("unknown check `{}`", self.0))?;
-        let judged =
-            crate::engine::execute_check(check, &HashMap::new(), "playbook", "playbook").await;
+        let judged = crate::engine::execute_check(
+            check,
+            &crate::engine::Known::default(),
+            "playbook",
+            "playbook",
+        )
+        .await;
         let worst = judged
             .results
             .iter()
