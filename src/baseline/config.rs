@@ -81,11 +81,22 @@ pub struct PeerConfig {
     #[serde(with = "crate::config::duration")]
     #[schemars(with = "crate::config::duration::DurationSchema")]
     pub window: Duration,
-    /// augurs' sensitivity in (0, 1): higher flags more series (default 0.5: MAD flags a series
-    /// beyond ~2.9 robust standard deviations of its peers).
-    pub sensitivity: f64,
+    /// augurs' sensitivity in (0, 1): higher flags more series (default 0.5 for MAD: beyond ~2.9
+    /// robust standard deviations of its peers; 0.7 for DBSCAN, which at 0.9 already splits
+    /// similar noisy series).
+    pub sensitivity: Option<f64>,
     /// Fewest series for a comparison (default 3: with two, neither is "the odd one").
     pub min_series: usize,
+}
+
+impl PeerConfig {
+    /// The sensitivity in force: the configured one, else the algorithm's default.
+    pub fn sensitivity(&self) -> f64 {
+        self.sensitivity.unwrap_or(match self.algorithm {
+            PeerAlgorithm::Mad => 0.5,
+            PeerAlgorithm::Dbscan => 0.7,
+        })
+    }
 }
 
 impl Default for PeerConfig {
@@ -93,7 +104,7 @@ impl Default for PeerConfig {
         PeerConfig {
             algorithm: PeerAlgorithm::Mad,
             window: Duration::from_secs(30 * 60),
-            sensitivity: 0.5,
+            sensitivity: None,
             min_series: 3,
         }
     }
@@ -244,10 +255,12 @@ impl BaselineConfig {
             out.push(("interval", "interval must be longer than zero".to_string()));
         }
         let p = &self.peer;
-        if !(p.sensitivity > 0.0 && p.sensitivity < 1.0) {
+        if let Some(s) = p.sensitivity
+            && !(s > 0.0 && s < 1.0)
+        {
             out.push((
                 "peer",
-                format!("peer.sensitivity must be in (0, 1), got {}", p.sensitivity),
+                format!("peer.sensitivity must be in (0, 1), got {s}"),
             ));
         }
         if p.window.is_zero() {

@@ -235,7 +235,7 @@ fn judge(
     let anomalous = b.enforced && outside && !disabled;
     let message = anomalous.then(|| {
         let mut m = format!(
-            "value {} outside {} [{}, {}] ({} {}, σ {}, {} samples, score {:.2})",
+            "value {} outside {} [{}, {}] ({} {}, σ {}, {} samples)",
             format_number(x),
             b.noun,
             format_number(band.lower),
@@ -248,7 +248,6 @@ fn judge(
             format_number(band.mean),
             format_number(band.stddev),
             band.samples,
-            band.anomaly_score
         );
         if b.noun == "baseline" && cfg.method.is_fitted() {
             m.push_str(&format!("; {}", band.method));

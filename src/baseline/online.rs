@@ -47,13 +47,18 @@ impl ModelState {
 
 /// Whether a judged sample belongs in the history models are fitted on: not when an open window
 /// keeps its samples out (`learn: false`), nor when it was anomalous and anomalies are not
-/// learned — the same rule the EWMA state follows, so an outage never becomes the model's normal.
+/// learned — the rule the EWMA state follows, so an outage never becomes the model's normal.
+/// But an anomaly called by the EWMA fallback of a fitted method (`judged_by` starts with
+/// `ewma`) is kept: while a seasonal model learns, EWMA flags every morning rise, and leaving
+/// those out would teach the model only nights.
 pub fn keeps_for_history(
     cfg: &BaselineConfig,
     anomalous: bool,
+    judged_by: Option<&str>,
     window: Option<&EventWindow>,
 ) -> bool {
-    window.is_none_or(|w| w.learn) && (!anomalous || cfg.learn_anomalies)
+    let fallback = cfg.method.is_fitted() && judged_by.is_some_and(|m| m.starts_with("ewma"));
+    window.is_none_or(|w| w.learn) && (!anomalous || cfg.learn_anomalies || fallback)
 }
 
 /// A series replayed online.
@@ -98,7 +103,8 @@ impl OnlineSeries {
             x,
             t,
         );
-        if keeps_for_history(&self.cfg, verdict.anomalous, window) && x.is_finite() {
+        let judged_by = verdict.band.as_ref().map(|b| b.method.as_str());
+        if keeps_for_history(&self.cfg, verdict.anomalous, judged_by, window) && x.is_finite() {
             self.history.push_back((t, x));
             self.trim(t);
         }
@@ -121,7 +127,10 @@ impl OnlineSeries {
 
     fn refit(&mut self, t: DateTime<Utc>) {
         let history: Vec<(DateTime<Utc>, f64)> = self.history.iter().copied().collect();
-        let horizon = forecast::horizon(&self.cfg, self.step);
+        let horizon = match history.last() {
+            Some((last, _)) => forecast::horizon_at(&self.cfg, self.step, *last, t),
+            None => forecast::horizon(&self.cfg, self.step),
+        };
         self.model = ModelState::from_fit(forecast::fit(&self.cfg, &history, self.step, horizon));
         self.last_refit = Some(t);
         self.refits += 1;

@@ -189,7 +189,8 @@ fn judge_sample(
             reasons.extend(v.message);
         }
         band = v.band;
-        learned = v.learned;
+        // The state is saved whether or not the sample was learned (unchanged then).
+        learned = true;
     }
     (status, reasons, band, learned)
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::alert::maintenance::MaintenanceWindow;
-use crate::baseline::online::ModelState;
+use crate::baseline::online::{ModelState, keeps_for_history};
 use crate::baseline::window::open_at;
 use crate::baseline::{BaselineConfig, BaselineMethod, EwmaState, forecast};
 use crate::config::Check;
@@ -44,8 +44,7 @@ pub fn step_of(check: &Check) -> Option<Duration> {
 }
 
 /// The stored values of a fitted-method check over its `history`, per series, minus what its
-/// baseline does not learn: samples that were outside their band (unless anomalies are learned)
-/// and samples in an event window with `learn: false`.
+/// baseline does not learn (see [`keeps_for_history`]).
 pub fn learnable_history(
     cfg: &BaselineConfig,
     points: Vec<HistoryPoint>,
@@ -54,7 +53,7 @@ pub fn learnable_history(
     let mut out: HashMap<String, Vec<(DateTime<Utc>, f64)>> = HashMap::new();
     for p in points {
         let window = open_at(&cfg.windows, p.started_at, maintenance);
-        if window.is_some_and(|w| !w.learn) || (p.was_outside() && !cfg.learn_anomalies) {
+        if !keeps_for_history(cfg, p.was_outside(), p.method.as_deref(), window) {
             continue;
         }
         out.entry(p.series)
@@ -69,6 +68,7 @@ pub fn learnable_history(
 pub fn fit_models(
     check: &Check,
     history: HashMap<String, Vec<(DateTime<Utc>, f64)>>,
+    now: DateTime<Utc>,
 ) -> HashMap<String, ModelState> {
     let (Some(cfg), Some(step)) = (check.common.baseline.as_ref(), step_of(check)) else {
         return HashMap::new();
@@ -76,10 +76,11 @@ pub fn fit_models(
     if !cfg.method.is_fitted() {
         return HashMap::new();
     }
-    let horizon = forecast::horizon(cfg, step);
     history
         .into_iter()
         .map(|(series, points)| {
+            let last = points.iter().map(|(t, _)| *t).max().unwrap_or(now);
+            let horizon = forecast::horizon_at(cfg, step, last, now);
             let fit = forecast::fit(cfg, &points, step, horizon);
             (series, ModelState::from_fit(fit))
         })
@@ -106,7 +107,7 @@ pub async fn refit_from_store(
     let (check, maintenance) = (check.clone(), maintenance.clone());
     let fitted = tokio::task::spawn_blocking(move || {
         let cfg = check.common.baseline.as_ref().expect("checked above");
-        fit_models(&check, learnable_history(cfg, points, &maintenance))
+        fit_models(&check, learnable_history(cfg, points, &maintenance), now)
     })
     .await
     .unwrap_or_default();

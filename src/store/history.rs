@@ -16,6 +16,8 @@ pub struct HistoryPoint {
     pub value: f64,
     pub lower: Option<f64>,
     pub upper: Option<f64>,
+    /// The method that drew the band (`ewma (seasonal learning: …)` for a fallback).
+    pub method: Option<String>,
 }
 
 impl HistoryPoint {
@@ -36,7 +38,7 @@ impl Store {
         on_pool!(self, |pool, Db| {
             let mut q = QueryBuilder::<Db>::new(
                 "SELECT series, started_at, value_num AS value, baseline_lower AS lower, \
-                 baseline_upper AS upper FROM results WHERE check_name = ",
+                 baseline_upper AS upper, baseline_method AS method FROM results WHERE check_name = ",
             );
             q.push_bind(check);
             q.push(" AND value_num IS NOT NULL AND started_at >= ");
