@@ -268,19 +268,9 @@ fn page(
     )
 }
 
+/// HTML text and attribute escaping, as patrol's e-mail bodies use.
 fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::alert::template::html_escape(text)
 }
 
 #[cfg(test)]
