@@ -116,6 +116,16 @@ pub struct Band {
     pub anomaly_score: f64,
 }
 
+/// Evidence a probe kept with a result that is not ok (a goroutine profile), shown in reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// What it is (`goroutine profile`).
+    pub name: String,
+    /// `text/plain` for profiles and command output.
+    pub content_type: String,
+    pub text: String,
+}
+
 /// One result line: a check's verdict for one series in one run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {

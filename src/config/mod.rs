@@ -12,6 +12,7 @@ mod playbooks;
 mod revision;
 pub mod schema;
 mod service;
+pub mod source;
 mod subst;
 mod suite;
 mod target;
@@ -28,6 +29,6 @@ pub use service::{Component, LowScore, ScoreModel, ServiceConfig};
 pub use subst::{Env, ProcessEnv, Substituter};
 pub use suite::{Selection, Suite};
 pub use target::{
-    HttpTarget, KubernetesTarget, RedisTarget, SqlTarget, Target, TargetSpec, TcpTarget,
-    TlsOptions, check_namespace_name,
+    ConsulTarget, GrpcTarget, HttpTarget, KubernetesTarget, PrometheusTarget, RedisTarget,
+    SqlTarget, Target, TargetSpec, TcpTarget, TlsOptions, check_namespace_name,
 };

@@ -10,8 +10,14 @@ use serde::{Deserialize, Serialize};
 use super::de::{DeError, from_node, struct_fields};
 use super::node::Node;
 
+mod consul;
+mod grpc;
 mod kubernetes;
+mod prometheus;
+pub use consul::ConsulTarget;
+pub use grpc::GrpcTarget;
 pub use kubernetes::{KubernetesTarget, check_namespace_name};
+pub use prometheus::PrometheusTarget;
 
 /// TLS settings for HTTPS targets.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -115,13 +121,20 @@ targets! {
     "redis" => Redis(RedisTarget),
     "tcp" => Tcp(TcpTarget),
     "kubernetes" => Kubernetes(KubernetesTarget),
+    "prometheus" => Prometheus(PrometheusTarget),
+    "consul" => Consul(ConsulTarget),
+    "grpc" => Grpc(GrpcTarget),
 }
 
 impl TargetSpec {
     /// Problems beyond types (fields that exclude each other, malformed names), by field.
     pub fn validate(&self, issues: &mut super::Issues) {
-        if let TargetSpec::Kubernetes(t) = self {
-            t.validate(issues);
+        match self {
+            TargetSpec::Kubernetes(t) => t.validate(issues),
+            TargetSpec::Prometheus(t) => t.validate(issues),
+            TargetSpec::Consul(t) => t.validate(issues),
+            TargetSpec::Grpc(t) => t.validate(issues),
+            _ => {}
         }
     }
 
@@ -130,6 +143,9 @@ impl TargetSpec {
         match self {
             TargetSpec::Http(t) => Some(&t.url),
             TargetSpec::Redis(t) => Some(&t.url),
+            TargetSpec::Prometheus(t) => Some(&t.url),
+            TargetSpec::Consul(t) => Some(&t.url),
+            TargetSpec::Grpc(t) => Some(&t.url),
             TargetSpec::Tcp(_) | TargetSpec::Kubernetes(_) => None,
             sql => sql.sql_url(),
         }

@@ -275,6 +275,7 @@ mod tests {
                 .collect(),
             unit: "ms".into(),
             failures: failures.iter().map(|f| f.to_string()).collect(),
+            ..Default::default()
         })
     }
 

@@ -132,6 +132,7 @@ impl Probe for DnsProbe {
             ))],
             unit: "ms".into(),
             failures: self.expect.failures(&answers),
+            ..Default::default()
         })
     }
 }

@@ -10,7 +10,7 @@ use super::{Measurement, Probe, ProbeContext, ProbeError};
 use crate::condition::Condition;
 use crate::config::{CheckCommon, Issues};
 
-mod client;
+pub mod client;
 mod outcome;
 
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]

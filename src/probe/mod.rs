@@ -10,12 +10,18 @@ use serde::de::DeserializeOwned;
 use crate::config::{Check, CheckCommon, DeError, Issues, Node, Target, from_node, struct_fields};
 use crate::result::Value;
 
+pub mod consul;
 pub mod dns;
+pub mod exec;
+pub mod grpc;
 pub mod http;
 pub mod kubernetes;
 pub mod memory;
+pub mod pprof;
+pub mod prometheus;
 pub mod redis;
 pub mod sql;
+pub mod sse;
 pub mod tcp;
 pub mod tls;
 
@@ -44,7 +50,21 @@ pub struct Measurement {
     pub unit: String,
     /// Expectations that were not met; each makes the result `crit` and is named in its message.
     pub failures: Vec<String>,
+    /// A verdict the measured system gave about itself (a Nagios plugin's exit status): every
+    /// result of the run is at least this grave, and its message leads with these words.
+    pub reported: Option<Reported>,
+    /// Evidence kept with the results when they are not ok (a goroutine profile), for the report.
+    pub attachment: Option<Attachment>,
 }
+
+/// A status reported by the measured system itself, with its own words.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reported {
+    pub status: crate::result::Status,
+    pub message: String,
+}
+
+pub use crate::result::Attachment;
 
 /// The probe could not measure (connection refused, timeout, authentication, bad query).
 /// This is a *result* (`status: error`), not a failure of patrol.
@@ -198,6 +218,12 @@ probes! {
     "tls" => Tls(tls::TlsProbe),
     "dns" => Dns(dns::DnsProbe),
     "kubernetes" => Kubernetes(kubernetes::KubernetesProbe),
+    "sse" => Sse(sse::SseProbe),
+    "prometheus" => Prometheus(prometheus::PrometheusProbe),
+    "exec" => Exec(exec::ExecProbe),
+    "consul" => Consul(consul::ConsulProbe),
+    "pprof" => Pprof(pprof::PprofProbe),
+    "grpc" => Grpc(grpc::GrpcProbe),
 }
 
 pub mod ping;

@@ -127,6 +127,9 @@ pub fn location_of(spec: &TargetSpec) -> String {
         TargetSpec::Mysql(t) => host_port(&t.url, 3306),
         TargetSpec::Redis(t) => host_port(&t.url, 6379),
         TargetSpec::Kubernetes(t) => t.describe(),
+        TargetSpec::Prometheus(t) => host_port(&t.url, 9090),
+        TargetSpec::Consul(t) => host_port(&t.url, 8500),
+        TargetSpec::Grpc(t) => host_port(&t.url, 443),
     }
 }
 
@@ -154,16 +157,24 @@ async fn ping(target: &Target) -> Result<(), String> {
             TargetSpec::Sqlite(t) => ping_sqlite(&t.url).await,
             TargetSpec::Redis(t) => ping_redis(&t.url).await,
             TargetSpec::Kubernetes(_) => crate::probe::kubernetes::ping(target).await,
-            TargetSpec::Tcp(t) => tokio::net::TcpStream::connect(t.address.as_str())
-                .await
-                .map(drop)
-                .map_err(|e| reason(&e)),
+            TargetSpec::Tcp(t) => connect(&t.address).await,
+            // Their probes prove the protocol; reaching the port is what `--online` can promise.
+            TargetSpec::Prometheus(_) | TargetSpec::Consul(_) | TargetSpec::Grpc(_) => {
+                connect(&location_of(&target.spec)).await
+            }
         }
     };
     match tokio::time::timeout(PING_TIMEOUT, attempt).await {
         Ok(r) => r.map_err(|e| crate::secrets::scrub_url_credentials(&e)),
         Err(_) => Err(format!("no answer within {}s", PING_TIMEOUT.as_secs())),
     }
+}
+
+async fn connect(address: &str) -> Result<(), String> {
+    tokio::net::TcpStream::connect(address)
+        .await
+        .map(drop)
+        .map_err(|e| reason(&e))
 }
 
 /// Any HTTP response (even 404 or 500) proves the service is there; redirects are not followed.

@@ -71,6 +71,7 @@ impl Probe for TcpProbe {
             samples: vec![Sample::single(Value::Num(connect_ms))],
             unit: "ms".into(),
             failures: Vec::new(),
+            ..Default::default()
         };
         if let Some(bytes) = send {
             let written = tokio::time::timeout(

@@ -90,6 +90,7 @@ impl Probe for TlsProbe {
             samples: vec![Sample::single(Value::Num(days))],
             unit: "days".into(),
             failures: Vec::new(),
+            ..Default::default()
         };
         match verdict.get() {
             Some(Ok(())) => {}

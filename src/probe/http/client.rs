@@ -256,6 +256,15 @@ fn trust_of(tls: &TlsOptions, base_dir: &Path) -> Result<Trust, ProbeError> {
     }
 }
 
+/// The shared client for another HTTP-speaking probe (sse, pprof, prometheus, consul): trusts
+/// what the target's `tls` says and follows redirects. Requests set their own timeouts.
+pub fn client_for_tls(tls: &TlsOptions, base_dir: &Path) -> Result<reqwest::Client, ProbeError> {
+    client_for(&ClientKey {
+        trust: trust_of(tls, base_dir)?,
+        follow_redirects: true,
+    })
+}
+
 /// The cached client for `key`, built on first use.
 fn client_for(key: &ClientKey) -> Result<reqwest::Client, ProbeError> {
     let mut clients = CLIENTS.lock().unwrap_or_else(|e| e.into_inner());

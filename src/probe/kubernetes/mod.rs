@@ -116,6 +116,7 @@ impl Probe for KubernetesProbe {
             samples: computed.samples,
             unit: self.value.unit().to_string(),
             failures: computed.failures,
+            ..Default::default()
         })
     }
 }

@@ -1,0 +1,18 @@
+//! `kind: pprof` — placeholder while the probe is being written.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{Measurement, Probe, ProbeContext, ProbeError};
+
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PprofProbe {}
+
+impl Probe for PprofProbe {
+    const TARGET_KINDS: &'static [&'static str] = &["http"];
+
+    async fn measure(&self, _ctx: &ProbeContext<'_>) -> Result<Measurement, ProbeError> {
+        Err(ProbeError::new("kind: pprof is not written yet"))
+    }
+}

@@ -1,0 +1,18 @@
+//! `kind: sse` — placeholder while the probe is being written.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{Measurement, Probe, ProbeContext, ProbeError};
+
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SseProbe {}
+
+impl Probe for SseProbe {
+    const TARGET_KINDS: &'static [&'static str] = &["http"];
+
+    async fn measure(&self, _ctx: &ProbeContext<'_>) -> Result<Measurement, ProbeError> {
+        Err(ProbeError::new("kind: sse is not written yet"))
+    }
+}
