@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs what CI runs, on a fresh Debian machine with Rust: installs and starts the services the tests
-# talk to (PostgreSQL, MariaDB, Redis on loopback) and the tools they use (promtool, alertmanager),
+# talk to (PostgreSQL, MariaDB, Redis on loopback) and the tools they use (prometheus, alertmanager,
+# the Nagios monitoring-plugins),
 # then rustfmt, clippy and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,8 @@ install_missing_packages() {
   command -v redis-cli >/dev/null || pkgs+=(redis-tools)
   # promtool checks the daemon's /metrics exposition in the tests.
   command -v promtool >/dev/null || pkgs+=(prometheus)
+  # tests/probe_exec.rs runs real Nagios plugins (check_tcp, check_http, check_dummy).
+  [ -x /usr/lib/nagios/plugins/check_tcp ] || pkgs+=(monitoring-plugins)
   # The email receiver tests run a real SMTP server (aiosmtpd) with python3 (or /usr/bin/python3).
   python3 -c 'import aiosmtpd' >/dev/null 2>&1 || /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 \
     || pkgs+=(python3-aiosmtpd)

@@ -147,6 +147,9 @@ pub struct CheckResult {
     pub revision: String,
     pub started_at: DateTime<Utc>,
     pub run_id: String,
+    /// Evidence the probe kept because the result is not ok (a goroutine profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<Attachment>,
 }
 
 impl CheckResult {
@@ -173,6 +176,7 @@ impl CheckResult {
             revision: String::new(),
             started_at: Utc::now(),
             run_id: String::new(),
+            attachment: None,
         }
     }
 

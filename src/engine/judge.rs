@@ -42,17 +42,21 @@ pub fn judge(
         Ok(m) => m,
         Err(e) => return without_value(check, facts, "", Status::Error, e.0),
     };
+    let attachment = m.attachment.clone();
+    let mut out = judge_measurement(check, m, known, facts);
+    keep_attachment(&mut out.results, attachment);
+    out
+}
+
+fn judge_measurement(check: &Check, m: Measurement, known: &Known, facts: &RunFacts<'_>) -> Judged {
+    let own = OwnVerdict::of(&m);
     if m.samples.is_empty() {
-        return match m.failures.is_empty() {
-            true => without_value(
-                check,
-                facts,
-                &m.unit,
-                Status::Ok,
-                "no value measured".into(),
-            ),
-            false => without_value(check, facts, &m.unit, Status::Crit, m.failures.join("; ")),
+        let (status, reasons) = own.start();
+        let message = match reasons.is_empty() {
+            true => "no value measured".to_string(),
+            false => reasons.join("; "),
         };
+        return without_value(check, facts, &m.unit, status, message);
     }
     let mut out = Judged::default();
     let peers = compare_peers(check, &m.samples, known);
@@ -68,7 +72,7 @@ pub fn judge(
             now: facts.started_at,
         };
         let (status, reasons, band, learned) =
-            judge_sample(check, &sample, &m.failures, &mut state, &basis);
+            judge_sample(check, &sample, &own, &mut state, &basis);
         if learned {
             out.baselines.push((sample.series.clone(), state));
         }
@@ -84,6 +88,54 @@ pub fn judge(
         ));
     }
     out
+}
+
+/// What the probe itself concluded, before conditions and baselines: the measured system's own
+/// verdict (a Nagios plugin's exit status) and the expectations that were not met.
+struct OwnVerdict {
+    reported: Option<crate::probe::Reported>,
+    failures: Vec<String>,
+}
+
+impl OwnVerdict {
+    fn of(m: &Measurement) -> OwnVerdict {
+        OwnVerdict {
+            reported: m.reported.clone(),
+            failures: m.failures.clone(),
+        }
+    }
+
+    /// The status and reasons every sample starts from: the reported status and its words first
+    /// (they are what the system said), then each unmet expectation as `crit`.
+    fn start(&self) -> (Status, Vec<String>) {
+        let mut status = Status::Ok;
+        let mut reasons = Vec::new();
+        if let Some(r) = &self.reported {
+            status = r.status;
+            if !r.message.is_empty() {
+                reasons.push(r.message.clone());
+            }
+        }
+        if !self.failures.is_empty() {
+            status = status.max(Status::Crit);
+            reasons.extend(self.failures.iter().cloned());
+        }
+        (status, reasons)
+    }
+}
+
+/// The probe's evidence stays only with results that need it: an ok result carries none.
+fn keep_attachment(results: &mut [CheckResult], attachment: Option<crate::result::Attachment>) {
+    let Some(a) = attachment else { return };
+    for r in results
+        .iter_mut()
+        .filter(|r| !matches!(r.status, Status::Ok | Status::Skipped))
+    {
+        r.attachment = Some(crate::result::Attachment {
+            text: redact_owned(a.text.clone()),
+            ..a.clone()
+        });
+    }
 }
 
 /// The single result of a check that produced no value (an error, or nothing to measure).
@@ -146,17 +198,12 @@ fn compare_peers(
 fn judge_sample(
     check: &Check,
     sample: &Sample,
-    failures: &[String],
+    own: &OwnVerdict,
     state: &mut EwmaState,
     basis: &Basis<'_>,
 ) -> (Status, Vec<String>, Option<crate::result::Band>, bool) {
     let c = &check.common;
-    let mut status = Status::Ok;
-    let mut reasons: Vec<String> = Vec::new();
-    if !failures.is_empty() {
-        status = Status::Crit;
-        reasons.extend(failures.iter().cloned());
-    }
+    let (mut status, mut reasons) = own.start();
     if let Some(cond) = c.crit.as_ref().filter(|k| k.matches(&sample.value)) {
         status = status.max(Status::Crit);
         reasons.push(format!("value {} matches crit {}", sample.value, cond));
@@ -237,6 +284,7 @@ fn result(
         revision: facts.revision.to_string(),
         started_at: facts.started_at,
         run_id: facts.run_id.to_string(),
+        attachment: None,
     }
 }
 
@@ -497,5 +545,97 @@ mod tests {
             None,
         );
         assert!(!format!("{:?}", j.results[0]).contains("hunter2"));
+    }
+
+    fn reported(
+        status: Status,
+        message: &str,
+        values: &[(&str, Value)],
+        failures: &[&str],
+    ) -> Result<Measurement, ProbeError> {
+        let mut m = measured(values, failures)?;
+        m.reported = Some(crate::probe::Reported {
+            status,
+            message: message.into(),
+        });
+        Ok(m)
+    }
+
+    #[test]
+    fn a_reported_status_is_a_floor_and_its_words_lead_the_message() {
+        let n = |x: f64| Value::Num(x);
+        let j = judge_one(
+            "",
+            reported(
+                Status::Warn,
+                "DISK WARNING - 85% used",
+                &[("", n(85.0))],
+                &[],
+            ),
+            None,
+        );
+        assert_eq!(j.results[0].status, Status::Warn);
+        assert_eq!(j.results[0].message, "DISK WARNING - 85% used");
+        // A condition graver than the report wins; both reasons are named, the report first.
+        let j = judge_one(
+            "    crit: gt(80)\n",
+            reported(Status::Warn, "DISK WARNING", &[("", n(85.0))], &[]),
+            None,
+        );
+        assert_eq!(j.results[0].status, Status::Crit);
+        assert_eq!(
+            j.results[0].message,
+            "DISK WARNING; value 85 matches crit gt(80)"
+        );
+        // An ok report keeps its words on an ok result.
+        let j = judge_one(
+            "",
+            reported(Status::Ok, "TCP OK", &[("", n(1.0))], &[]),
+            None,
+        );
+        assert_eq!(
+            (j.results[0].status, j.results[0].message.as_str()),
+            (Status::Ok, "TCP OK")
+        );
+        // Without a value, the report alone decides, and unmet expectations add to it.
+        let j = judge_one(
+            "",
+            reported(
+                Status::Error,
+                "UNKNOWN - no such host",
+                &[],
+                &["stdout_matches"],
+            ),
+            None,
+        );
+        assert_eq!(j.results[0].status, Status::Error);
+        assert_eq!(
+            j.results[0].message,
+            "UNKNOWN - no such host; stdout_matches"
+        );
+    }
+
+    #[test]
+    fn an_attachment_stays_only_with_results_that_are_not_ok() {
+        let n = |x: f64| Value::Num(x);
+        let with_profile = |values: &[(&str, Value)]| {
+            let mut m = measured(values, &[]).unwrap();
+            m.attachment = Some(crate::result::Attachment {
+                name: "goroutine profile".into(),
+                content_type: "text/plain".into(),
+                text: "goroutine profile: total 2".into(),
+            });
+            Ok(m)
+        };
+        let j = judge_one(
+            "    crit: gt(10)\n",
+            with_profile(&[("a", n(5.0)), ("b", n(50.0))]),
+            None,
+        );
+        assert_eq!(j.results[0].attachment, None, "ok result");
+        assert_eq!(
+            j.results[1].attachment.as_ref().map(|a| a.name.as_str()),
+            Some("goroutine profile")
+        );
     }
 }

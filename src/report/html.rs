@@ -70,6 +70,7 @@ pub fn render(report: &SuiteReport) -> String {
     changes(&mut out, report);
     anomalies(&mut out, report);
     all_results(&mut out, &report.results);
+    attachments(&mut out, &report.results);
     let _ = write!(
         out,
         "<footer>Generated {} by patrol · report schema {}</footer>\n</main>\n</body>\n</html>\n",
@@ -364,6 +365,27 @@ fn all_results(out: &mut String, results: &[CheckResult]) {
     out.push_str("</tbody>\n</table>\n</details>\n</section>\n");
 }
 
+/// The evidence probes kept with failing results (a goroutine profile), folded, one per result.
+fn attachments(out: &mut String, results: &[CheckResult]) {
+    let with: Vec<&CheckResult> = results.iter().filter(|r| r.attachment.is_some()).collect();
+    if with.is_empty() {
+        return;
+    }
+    out.push_str("<section id=\"attachments\">\n<h2>Attachments</h2>\n");
+    for r in with {
+        let Some(a) = &r.attachment else { continue };
+        let _ = writeln!(
+            out,
+            "<details>\n<summary>{} <code>{}</code> — {}</summary>\n<pre>{}</pre>\n</details>",
+            pill(r.status),
+            xml(&series_label(&r.check, &r.series)),
+            xml(&a.name),
+            xml(&a.text)
+        );
+    }
+    out.push_str("</section>\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,5 +429,20 @@ mod tests {
         assert!(!html.contains("<42s>"));
         assert!(html.contains("<span class=\"down\">▼ 17.5</span>"));
         assert!(html.contains("<b>outside the band</b>"));
+    }
+
+    #[test]
+    fn attachments_are_shown_folded_and_escaped() {
+        let mut report = sample_report();
+        report.results[0].attachment = Some(crate::result::Attachment {
+            name: "goroutine profile".into(),
+            content_type: "text/plain".into(),
+            text: "goroutine profile: total 2\n1 @ 0x1\n#\t0x1\tmain.<lambda>+0x1".into(),
+        });
+        let html = render(&report);
+        assert!(html.contains("<section id=\"attachments\">"), "{html}");
+        assert!(html.contains("— goroutine profile</summary>"));
+        assert!(html.contains("main.&lt;lambda&gt;+0x1"));
+        assert!(!render(&sample_report()).contains("id=\"attachments\""));
     }
 }

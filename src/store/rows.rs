@@ -10,7 +10,7 @@ use sqlx::types::Json;
 
 use super::{BaselineKey, StoreError};
 use crate::baseline::EwmaState;
-use crate::result::{Band, CheckResult, RunRecord, Status, StatusCounts, Value};
+use crate::result::{Attachment, Band, CheckResult, RunRecord, Status, StatusCounts, Value};
 use crate::secrets;
 
 /// Timestamps keep microseconds, PostgreSQL's precision, in both backends, so a value reads back
@@ -114,12 +114,13 @@ pub struct ResultRow {
     pub labels: Json<BTreeMap<String, String>>,
     pub revision: String,
     pub started_at: DateTime<Utc>,
+    pub attachment: Option<Json<Attachment>>,
 }
 
 pub const RESULT_COLUMNS: &str = "run_id, check_name, kind, target, series, status, \
      value_num, value_text, unit, duration_ms, message, baseline_mean, baseline_stddev, \
      baseline_lower, baseline_upper, baseline_samples, baseline_method, anomaly_score, shadow, service, \
-     labels, revision, started_at";
+     labels, revision, started_at, attachment";
 
 impl ResultRow {
     /// The row to write for `r`. Free text (message, text value, label values) passes through
@@ -163,6 +164,12 @@ impl ResultRow {
             labels: Json(labels),
             revision: r.revision.clone(),
             started_at: stored_time(r.started_at),
+            attachment: r.attachment.as_ref().map(|a| {
+                Json(Attachment {
+                    text: secrets::redact(&a.text).into_owned(),
+                    ..a.clone()
+                })
+            }),
         })
     }
 
@@ -192,6 +199,7 @@ impl ResultRow {
             revision: self.revision,
             started_at: self.started_at,
             run_id: self.run_id,
+            attachment: self.attachment.map(|a| a.0),
         })
     }
 
@@ -306,7 +314,22 @@ mod tests {
             revision: "abc123".into(),
             started_at: at(123_456_000),
             run_id: "run-1".into(),
+            attachment: None,
         }
+    }
+
+    #[test]
+    fn an_attachment_round_trips() {
+        let r = CheckResult {
+            attachment: Some(Attachment {
+                name: "goroutine profile".into(),
+                content_type: "text/plain".into(),
+                text: "goroutine profile: total 3".into(),
+            }),
+            ..result(Some(Value::Num(3.0)), None)
+        };
+        let row = ResultRow::from_result(&r).unwrap();
+        assert_eq!(row.into_result().unwrap(), r);
     }
 
     #[test]

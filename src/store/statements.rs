@@ -106,7 +106,8 @@ macro_rules! impl_statements {
                         .push_bind(r.service.as_deref())
                         .push_bind(Json(&r.labels.0))
                         .push_bind(r.revision.as_str())
-                        .push_bind($time(r.started_at));
+                        .push_bind($time(r.started_at))
+                        .push_bind(r.attachment.as_ref().map(|a| Json(&a.0)));
                 });
                 q
             }
