@@ -186,7 +186,7 @@ impl Plan {
 
 /// `base` with `path` appended to its path (not RFC 3986 resolution, which would drop the last
 /// segment of `http://host/api` and surprise everyone). A query in `path` is appended to the base's.
-pub(super) fn join_url(base: &str, path: Option<&str>) -> Result<Url, String> {
+pub(crate) fn join_url(base: &str, path: Option<&str>) -> Result<Url, String> {
     // The base URL may carry credentials: name the problem, not the URL.
     let mut url = Url::parse(base).map_err(|e| format!("invalid target URL: {e}"))?;
     let Some(path) = path.map(str::trim).filter(|p| !p.is_empty()) else {
@@ -213,7 +213,7 @@ pub(super) fn join_url(base: &str, path: Option<&str>) -> Result<Url, String> {
 }
 
 /// `host:port` of a URL, the way messages name a server (never with credentials or query).
-pub(super) fn host_port(url: &Url) -> String {
+pub(crate) fn host_port(url: &Url) -> String {
     let host = url.host_str().unwrap_or("?");
     match url.port_or_known_default() {
         Some(p) => format!("{host}:{p}"),
