@@ -73,7 +73,13 @@ pub fn verifying_config(roots: Arc<RootCertStore>) -> Result<ClientConfig, Strin
 /// A configuration that accepts any certificate (`insecure_skip_verify`). Handshake signatures are
 /// still checked, so the peer must hold the key of the certificate it shows.
 pub fn insecure_config() -> ClientConfig {
-    config_with(Arc::new(Verifier::new(ChainPolicy::AcceptAny)))
+    config_with(insecure_verifier())
+}
+
+/// The verifier behind [`insecure_config`], for clients that take a verifier rather than a whole
+/// configuration (tonic).
+pub fn insecure_verifier() -> Arc<dyn ServerCertVerifier> {
+    Arc::new(Verifier::new(ChainPolicy::AcceptAny))
 }
 
 /// A configuration whose handshake succeeds whatever the chain's verdict, and the place that
@@ -89,7 +95,7 @@ pub fn recording_config(
     Ok((config_with(Arc::new(verifier)), verdict))
 }
 
-fn webpki_verifier(roots: Arc<RootCertStore>) -> Result<Arc<WebPkiServerVerifier>, String> {
+pub fn webpki_verifier(roots: Arc<RootCertStore>) -> Result<Arc<WebPkiServerVerifier>, String> {
     WebPkiServerVerifier::builder_with_provider(roots, provider())
         .build()
         .map_err(|e| format!("cannot build certificate verifier: {e}"))
