@@ -265,6 +265,18 @@ pub fn client_for_tls(tls: &TlsOptions, base_dir: &Path) -> Result<reqwest::Clie
     })
 }
 
+/// Like [`client_for_tls`], but never follows a redirect: for APIs whose credentials travel in
+/// their own headers (Consul's `X-Consul-Token`), which reqwest would carry to another host.
+pub fn client_for_tls_without_redirects(
+    tls: &TlsOptions,
+    base_dir: &Path,
+) -> Result<reqwest::Client, ProbeError> {
+    client_for(&ClientKey {
+        trust: trust_of(tls, base_dir)?,
+        follow_redirects: false,
+    })
+}
+
 /// The cached client for `key`, built on first use.
 fn client_for(key: &ClientKey) -> Result<reqwest::Client, ProbeError> {
     let mut clients = CLIENTS.lock().unwrap_or_else(|e| e.into_inner());
