@@ -75,6 +75,10 @@ pub fn parse_inline_check(
 ) -> Result<Check, Vec<Diagnostic>> {
     let doc = RuleDoc {
         file: file.to_path_buf(),
+        base_dir: file
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
         root: Node::null(node.loc),
     };
     let targets: TargetMap = rules
@@ -274,9 +278,9 @@ fn resolve_target(
                 issues.at(
                     &["target"],
                     format!(
-                        "a {kind} check cannot use target `{name}` of kind {}; it needs one of: {}",
+                        "a {kind} check cannot use target `{name}` of kind {}; {}",
                         t.kind(),
-                        accepted.join(", ")
+                        what_it_needs(accepted)
                     ),
                 );
                 return None;
@@ -306,8 +310,8 @@ fn resolve_target(
                     issues.at(
                         &[field],
                         format!(
-                            "a {kind} check cannot use this {field}; it needs one of: {}",
-                            accepted.join(", ")
+                            "a {kind} check cannot use this {field}; {}",
+                            what_it_needs(accepted)
                         ),
                     );
                     None
@@ -322,5 +326,13 @@ fn resolve_target(
             );
             None
         }
+    }
+}
+
+/// The target kinds a check kind takes, in words (`exec` takes none).
+fn what_it_needs(accepted: &[&str]) -> String {
+    match accepted {
+        [] => "it takes no target".into(),
+        _ => format!("it needs one of: {}", accepted.join(", ")),
     }
 }
