@@ -75,8 +75,16 @@ pub enum Command {
 
 #[derive(clap::Args, Debug)]
 pub struct ValidateArgs {
-    /// Rule files or directories (default: rules/).
+    /// Rule files or directories (default: rules/), or one consul://HOST:PORT/PREFIX.
     pub paths: Vec<PathBuf>,
+    /// Rules source instead of PATHs: a directory or consul://HOST:PORT/PREFIX (token in
+    /// CONSUL_HTTP_TOKEN), as `run` and `daemon` take it.
+    #[arg(
+        long,
+        value_name = "DIR|consul://HOST:PORT/PREFIX",
+        conflicts_with = "paths"
+    )]
+    pub rules: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
     pub format: ValidateFormat,
     /// Also connect to every target.
@@ -96,7 +104,7 @@ pub enum ValidateFormat {
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// Rules directory or file.
+    /// Rules directory, file, or consul://HOST:PORT/PREFIX (token in CONSUL_HTTP_TOKEN).
     #[arg(long, default_value = "rules")]
     pub rules: PathBuf,
     /// Run only this check (repeatable).

@@ -1,4 +1,5 @@
-//! `patrol run`: load rules, run the selected checks once, store and print the results.
+//! `patrol run`: load rules (from files or a Consul KV prefix), run the selected checks once,
+//! store and print the results.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -10,13 +11,22 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::output;
 use super::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, RunArgs, RunFormat};
 use crate::config;
+use crate::config::source::RulesSource;
 use crate::engine::{RunOptions, run_checks, select_checks};
 use crate::result::CheckResult;
 use crate::score::{self, ServiceScore};
 use crate::store::{ScoreRecord, Store, StoreError};
 
 pub async fn run(args: RunArgs) -> u8 {
-    let rules = match config::load(std::slice::from_ref(&args.rules)) {
+    // `--rules` is a directory, a file, or consul://HOST:PORT/PREFIX (one snapshot of it).
+    let source = match RulesSource::from_path_arg(&args.rules, &config::ProcessEnv) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("patrol: --rules: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let rules = match source.load().await {
         Ok(r) => r,
         Err(problems) => {
             for p in &problems {

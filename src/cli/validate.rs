@@ -4,12 +4,17 @@
 //! those of the playbook directory (`--playbooks`, else the rules' `playbooks.dir`, else
 //! `playbooks/` when it exists) — each checked against the rules; the rules' `on_failure` and
 //! `on_low_score` must name one of the playbooks.
+//!
+//! `patrol validate consul://HOST:PORT/PREFIX` validates the rule keys of a Consul KV prefix
+//! instead (one snapshot, token in `CONSUL_HTTP_TOKEN`; problems named
+//! `consul://HOST:PORT/PREFIX/key.yaml:line:col`) with the playbooks of the playbook directory.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
 use super::{EXIT_INVALID, EXIT_OK, ValidateArgs, ValidateFormat};
+use crate::config::source::RulesSource;
 use crate::config::{self, Diagnostic, Env, Loc, Node, RuleSet};
 use crate::daemon::playbooks::load::{
     PlaybookSet, check_references, parse_file, playbook_docs_in, read_all,
@@ -37,28 +42,16 @@ pub struct Validation {
     pub problems: Vec<Diagnostic>,
 }
 
-pub async fn validate(args: ValidateArgs) -> u8 {
-    let paths = if args.paths.is_empty() {
-        vec![PathBuf::from("rules")]
-    } else {
-        args.paths
+pub async fn validate(mut args: ValidateArgs) -> u8 {
+    args.paths.extend(args.rules.take());
+    let found = match remote_source(&args.paths) {
+        Err(e) => {
+            eprintln!("patrol: {e}");
+            return EXIT_INVALID;
+        }
+        Ok(Some(source)) => validate_source(&source, args.playbooks.as_deref()).await,
+        Ok(None) => validate_files(args.paths, args.playbooks.as_deref()),
     };
-    // The default `playbooks/` sits beside the (first) rules directory — `rules/` → `./playbooks`
-    // — so validating some other tree never checks this directory's playbooks against it.
-    let beside_rules = paths.first().and_then(|p| p.parent()).map_or_else(
-        || PathBuf::from("playbooks"),
-        |parent| parent.join("playbooks"),
-    );
-    let playbooks = match &args.playbooks {
-        Some(dir) => PlaybooksDir::At(dir),
-        None => PlaybooksDir::Default(&beside_rules),
-    };
-    let found = validate_paths(
-        &paths,
-        Some(Path::new("rules")),
-        playbooks,
-        &config::ProcessEnv,
-    );
     let mut problems = found.problems;
     if let (Some(r), true) = (&found.rules, args.online) {
         problems.extend(crate::probe::ping::ping_all(r).await);
@@ -75,6 +68,77 @@ pub async fn validate(args: ValidateArgs) -> u8 {
         EXIT_OK
     } else {
         EXIT_INVALID
+    }
+}
+
+/// The rule, drill and playbook files below `paths` (default: `rules/`).
+fn validate_files(paths: Vec<PathBuf>, playbooks_flag: Option<&Path>) -> Validation {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("rules")]
+    } else {
+        paths
+    };
+    // The default `playbooks/` sits beside the (first) rules directory — `rules/` → `./playbooks`
+    // — so validating some other tree never checks this directory's playbooks against it.
+    let beside_rules = paths.first().and_then(|p| p.parent()).map_or_else(
+        || PathBuf::from("playbooks"),
+        |parent| parent.join("playbooks"),
+    );
+    let playbooks = match playbooks_flag {
+        Some(dir) => PlaybooksDir::At(dir),
+        None => PlaybooksDir::Default(&beside_rules),
+    };
+    validate_paths(
+        &paths,
+        Some(Path::new("rules")),
+        playbooks,
+        &config::ProcessEnv,
+    )
+}
+
+/// The Consul source among the paths, when one is given (it must be the only path).
+fn remote_source(paths: &[PathBuf]) -> Result<Option<RulesSource>, String> {
+    let mut remote = None;
+    for path in paths {
+        match RulesSource::from_path_arg(path, &config::ProcessEnv)? {
+            RulesSource::Dir(_) => {}
+            source => remote = Some(source),
+        }
+    }
+    if remote.is_some() && paths.len() > 1 {
+        return Err(
+            "a consul:// rules source is validated on its own: give it without other paths".into(),
+        );
+    }
+    Ok(remote)
+}
+
+/// Validates one snapshot of a rules source and, once the rules are valid, the playbooks of the
+/// playbook directory (`--playbooks`, else the rules' `playbooks.dir`, else `playbooks/` when it
+/// exists, relative to the working directory) against them.
+async fn validate_source(source: &RulesSource, playbooks_flag: Option<&Path>) -> Validation {
+    let (rules, mut problems) = match source.load().await {
+        Ok(r) => (Some(r), Vec::new()),
+        Err(p) => (None, p),
+    };
+    let mut playbook_files = Vec::new();
+    if let Some(rules) = &rules {
+        let dir = match playbooks_flag {
+            Some(dir) => PlaybooksDir::At(dir),
+            None => PlaybooksDir::Default(Path::new("playbooks")),
+        };
+        let (set, more, files) = read_playbooks(rules, Vec::new(), dir, &config::ProcessEnv);
+        problems.extend(more);
+        problems.extend(check_references(rules, &set));
+        playbook_files = files;
+    }
+    problems.sort();
+    problems.dedup();
+    Validation {
+        rules,
+        drill_files: Vec::new(),
+        playbook_files,
+        problems,
     }
 }
 

@@ -24,7 +24,8 @@ use crate::store::{BaselineKey, NewEvent, ProbeMemory};
 
 pub struct Daemon {
     pub state: Arc<DaemonState>,
-    pub rules_dir: std::path::PathBuf,
+    /// Where the rules are (re)loaded from: a directory or a Consul KV prefix.
+    pub rules_source: crate::config::source::RulesSource,
     pub timezone: Tz,
     pub limits: Arc<Limits>,
     pub writer: Writer,

@@ -1,6 +1,7 @@
 //! `patrol daemon`: the unattended main job. Checks and suites run on their schedules within shared
 //! limits; results are judged against in-memory baselines and written in batches; scores are kept;
-//! rules reload atomically; the API serves status, metrics and a live event stream.
+//! rules reload atomically (from a watched directory, or from Consul KV watched with blocking
+//! queries); the API serves status, metrics and a live event stream.
 
 pub(crate) mod alerts;
 mod core;
@@ -25,11 +26,12 @@ use tokio_util::sync::CancellationToken;
 
 use self::core::{Daemon, DaemonControl, DaemonRunner};
 use self::events::EventBus;
-use self::reload::ReloadCause;
+use self::reload::{Pending, ReloadCause};
 use self::state::DaemonState;
 use self::writer::Writer;
 use crate::cli::{DEFAULT_STORE, EXIT_INVALID, EXIT_OK};
-use crate::config::{self, duration};
+use crate::config::source::{RulesSource, bootstrap};
+use crate::config::{self, ProcessEnv, duration};
 use crate::engine::Limits;
 use crate::schedule::{JobKey, Scheduler, SystemClock};
 use crate::store::Store;
@@ -38,9 +40,16 @@ pub use self::jobs::{check_job, jobs_from, system_timezone};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DaemonArgs {
-    /// Rules directory (watched for changes).
-    #[arg(long, default_value = "rules")]
-    pub rules: PathBuf,
+    /// Where the rules come from: a directory (watched for changes) or
+    /// consul://HOST:PORT/PREFIX (`consuls://` or `?tls` for HTTPS; every key under PREFIX ending
+    /// in .yaml/.yml, watched with blocking queries; token in CONSUL_HTTP_TOKEN). Default: the
+    /// --config file's `rules_source`, else `rules`; given here, it wins over the file.
+    #[arg(long, value_name = "DIR|consul://HOST:PORT/PREFIX")]
+    pub rules: Option<String>,
+    /// Bootstrap file: `rules_source:` (a directory or consul:// URL) and `consul_token:` (by
+    /// reference: `${env:NAME}` or `${file:PATH}`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[arg(long, env = "PATROL_STORE", default_value = DEFAULT_STORE)]
     pub store: String,
     /// Address of the API, /metrics and the status page.
@@ -106,7 +115,8 @@ async fn start(args: DaemonArgs) -> Result<(), String> {
         Some(tz) => crate::schedule::parse_timezone(tz)?,
         None => system_timezone(),
     };
-    let rules = config::load(std::slice::from_ref(&args.rules)).map_err(|problems| {
+    let source = rules_source(&args)?;
+    let rules = source.load().await.map_err(|problems| {
         for p in &problems {
             eprintln!("{p}");
         }
@@ -120,17 +130,17 @@ async fn start(args: DaemonArgs) -> Result<(), String> {
     let external_url = external_url(&args, bound);
     let playbooks = load_playbooks(&args, &rules, &store, &external_url)?;
     recover_drill_faults(&store, &rules).await;
-    let shutdown = CancellationToken::new();
     let daemon = assemble(
         &args,
+        source,
         rules,
         store,
         playbooks,
         external_url,
         timezone,
-        shutdown.clone(),
     )
     .await?;
+    let shutdown = daemon.shutdown.clone();
     let observer = Arc::new(alerts::MetricsObserver(daemon.state.clone()))
         as Arc<dyn crate::alert::outbox::OutboxObserver>;
     let rules_now = daemon.state.rules.load_full();
@@ -144,9 +154,16 @@ async fn start(args: DaemonArgs) -> Result<(), String> {
         shutdown.clone().cancelled_owned(),
     ));
     let (reload_tx, reload_rx) = mpsc::unbounded_channel();
-    let _watcher = reload::watch(&args.rules, reload_tx.clone())
-        .map_err(|e| tracing::warn!("{e}; reload with SIGHUP or POST /api/v1/reload"))
-        .ok();
+    let _rules_watcher = match &daemon.rules_source {
+        RulesSource::Dir(dir) => reload::watch(dir, reload_tx.clone())
+            .map_err(|e| tracing::warn!("{e}; reload with SIGHUP or POST /api/v1/reload"))
+            .ok(),
+        RulesSource::Consul(consul) => {
+            let current = daemon.state.rules.load().revision.files.clone();
+            reload::watch_consul(consul.clone(), current, reload_tx.clone(), shutdown.clone());
+            None
+        }
+    };
     // Edited playbooks apply like edited rules (read against them, all or nothing).
     let playbooks_dir = daemon.state.playbooks.dir_for(&daemon.state.rules.load());
     let _playbooks_watcher = playbooks_dir
@@ -173,6 +190,7 @@ async fn start(args: DaemonArgs) -> Result<(), String> {
         shutdown.clone(),
     ));
     daemon.state.set_ready(true);
+    tracing::info!("rules from {}", daemon.rules_source);
     // The bound address, not the flag: with `--listen 127.0.0.1:0` this tells which port it got.
     tracing::info!(
         "patrol daemon listening on {}, revision {}",
@@ -183,6 +201,25 @@ async fn start(args: DaemonArgs) -> Result<(), String> {
     drain(&daemon, args.grace, &shutdown).await;
     let _ = api.await;
     Ok(())
+}
+
+/// Where the rules come from: `--rules`, else the bootstrap file's `rules_source`, else `rules`;
+/// the Consul token from the bootstrap file, else `CONSUL_HTTP_TOKEN`.
+fn rules_source(args: &DaemonArgs) -> Result<RulesSource, String> {
+    let boot = match &args.config {
+        Some(file) => bootstrap::read(file, &ProcessEnv).map_err(|problems| {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            format!(
+                "{} problem(s) in {}; not starting",
+                problems.len(),
+                file.display()
+            )
+        })?,
+        None => bootstrap::Bootstrap::default(),
+    };
+    boot.source(args.rules.as_deref(), &ProcessEnv)
 }
 
 /// A drill killed with -9 may have left faults injected (a paused process, a Redis pause): the
@@ -239,16 +276,18 @@ fn load_playbooks(
     Ok(Arc::new(playbooks))
 }
 
-/// Builds the daemon: cached baselines and check states, the writer, the scheduler.
+/// Builds the daemon: cached baselines and check states, the writer, the scheduler, and the
+/// token cancelled at shutdown.
 async fn assemble(
     args: &DaemonArgs,
+    source: RulesSource,
     rules: config::RuleSet,
     store: Store,
     playbooks: Arc<playbooks::Playbooks>,
     external_url: String,
     timezone: chrono_tz::Tz,
-    shutdown: CancellationToken,
 ) -> Result<Arc<Daemon>, String> {
+    let shutdown = CancellationToken::new();
     let alerting = alerts::Alerting::load(&store, external_url).await?;
     let names: Vec<String> = rules.checks.iter().map(|c| c.name().to_string()).collect();
     let baselines = store.baselines(&names).await.map_err(|e| e.to_string())?;
@@ -275,7 +314,7 @@ async fn assemble(
         );
         Daemon {
             state,
-            rules_dir: args.rules.clone(),
+            rules_source: source,
             timezone,
             limits: Limits::new(args.concurrency, args.per_target),
             writer,
@@ -313,26 +352,33 @@ async fn assemble(
 }
 
 async fn reload_requests(daemon: Arc<Daemon>, mut rx: mpsc::UnboundedReceiver<ReloadCause>) {
+    // The files the daemon reads: the rules directory (not for Consul) and the playbooks.
     let watched = |d: &Daemon| {
         let playbooks = d.state.playbooks.dir_for(&d.state.rules.load());
-        vec![d.rules_dir.clone(), playbooks]
+        let rules_dir = d.rules_source.dir().map(std::path::Path::to_path_buf);
+        rules_dir.into_iter().chain([playbooks]).collect::<Vec<_>>()
     };
     // Unknown at first: the files may have changed since the start's load, before this task ran.
     let mut last_attempt = None;
     while let Some(first) = rx.recv().await {
         // Requests that piled up during a reload are answered by the next one.
-        let mut signalled = first == ReloadCause::Signal;
+        let mut pending = Pending::default();
+        pending.add(first);
         while let Ok(cause) = rx.try_recv() {
-            signalled |= cause == ReloadCause::Signal;
+            pending.add(cause);
         }
         let digest = reload::files_digest(&watched(&daemon));
-        if !signalled && last_attempt == Some(digest) {
+        // The Consul watch sends a snapshot only when the rules in it changed.
+        let forced = pending.signalled || pending.snapshot.is_some();
+        if !forced && last_attempt == Some(digest) {
             tracing::debug!("rule files unchanged since the last reload attempt");
             daemon.state.metrics.reload_unchanged();
             continue;
         }
         last_attempt = Some(digest);
-        reload::reload(&daemon).await;
+        // A signal reloads whatever the source says now; otherwise the watch's snapshot applies.
+        let snapshot = pending.snapshot.filter(|_| !pending.signalled);
+        reload::reload_from(&daemon, snapshot).await;
     }
 }
 

@@ -1,6 +1,8 @@
 //! Hot reload (GitOps): a new revision applies only when every file is valid; otherwise the old
 //! one keeps running and the problems are logged, shown at `/api/v1/status` and counted. Unchanged
 //! checks keep their schedule state; baselines survive unless what a check measures changed.
+//! Rules come from the daemon's source: a directory (watched with inotify) or a Consul KV prefix
+//! (watched with blocking queries); both reload through the same all-or-nothing path.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,20 +11,37 @@ use std::time::Duration;
 use chrono::Utc;
 use notify_debouncer_mini::{DebounceEventResult, new_debouncer};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::core::Daemon;
 use super::jobs::jobs_from;
 use super::state::{ReloadFailure, ReloadOutcome};
-use crate::config::{self, RuleSet};
+use crate::config::source::{ConsulSource, KvSnapshot, RulesSource};
+use crate::config::{self, ProcessEnv, RuleSet};
 use crate::store::NewEvent;
 
 /// Quiet time after the last file change before reloading (editors and `git pull` write in bursts).
 const DEBOUNCE: Duration = Duration::from_millis(500);
 
+/// How long one blocking query on the Consul prefix waits (Consul's default).
+const CONSUL_WAIT: Duration = Duration::from_secs(5 * 60);
+
+/// Reloads whatever the rules source says now.
 pub async fn reload(daemon: &Arc<Daemon>) -> ReloadOutcome {
+    reload_from(daemon, None).await
+}
+
+/// Reloads from `snapshot` (what the Consul watch saw) when given, else from the source.
+pub async fn reload_from(daemon: &Arc<Daemon>, snapshot: Option<Arc<KvSnapshot>>) -> ReloadOutcome {
     let _one_at_a_time = daemon.reload_lock.lock().await;
     let old = daemon.state.rules.load_full();
-    match config::load(std::slice::from_ref(&daemon.rules_dir)) {
+    let loaded = match (&daemon.rules_source, snapshot) {
+        (RulesSource::Consul(consul), Some(snapshot)) => {
+            consul.load_snapshot(&snapshot, &ProcessEnv)
+        }
+        (source, _) => source.load().await,
+    };
+    match loaded {
         Err(problems) => refuse(daemon, &old, problems).await,
         // The playbooks are read against the new rules and apply with them, or neither does.
         Ok(new) => match daemon.state.playbooks.prepare(&new) {
@@ -152,12 +171,55 @@ async fn publish(daemon: &Arc<Daemon>, data: serde_json::Value) {
 }
 
 /// Why a reload was asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReloadCause {
     /// A file under a watched directory changed (or seemed to).
     FilesChanged,
-    /// SIGHUP: reload whatever the files say.
+    /// SIGHUP: reload whatever the source says.
     Signal,
+    /// The Consul watch saw other rules under the prefix: this snapshot of it.
+    ConsulChanged(Arc<KvSnapshot>),
+}
+
+/// Reload requests that piled up, answered by one reload (a file change alone is one when the
+/// files' digest moved; see `reload_requests`).
+#[derive(Debug, Default)]
+pub struct Pending {
+    pub signalled: bool,
+    /// The latest snapshot the Consul watch sent (later ones are newer).
+    pub snapshot: Option<Arc<KvSnapshot>>,
+}
+
+impl Pending {
+    pub fn add(&mut self, cause: ReloadCause) {
+        match cause {
+            ReloadCause::FilesChanged => {}
+            ReloadCause::Signal => self.signalled = true,
+            ReloadCause::ConsulChanged(snapshot) => self.snapshot = Some(snapshot),
+        }
+    }
+}
+
+/// Watches the Consul prefix with blocking queries until `shutdown` and asks for a reload with
+/// every snapshot whose rules differ from the last seen (`current`: the loaded rules' hash).
+pub fn watch_consul(
+    source: ConsulSource,
+    current: String,
+    requests: mpsc::UnboundedSender<ReloadCause>,
+    shutdown: CancellationToken,
+) {
+    tracing::info!("watching {source} for rule changes (blocking queries)");
+    tokio::spawn(async move {
+        source
+            .watch(current, CONSUL_WAIT, shutdown, |snapshot| {
+                tracing::info!(
+                    "the rules under {source} changed (index {}): reloading",
+                    snapshot.index
+                );
+                let _ = requests.send(ReloadCause::ConsulChanged(Arc::new(snapshot)));
+            })
+            .await;
+    });
 }
 
 /// A digest of every rule and playbook file (names and contents) the daemon reads. Watchers

@@ -42,7 +42,7 @@ const TOP_LEVEL: &[&str] = &[
 /// Documents handled by other commands (`kind: playbook`, `kind: drill`), not rule files.
 const OTHER_DOCUMENTS: &[&str] = &["playbook", "drill"];
 
-/// Everything loaded from a rules directory.
+/// Everything loaded from a rules directory (or a Consul KV prefix).
 #[derive(Clone, Debug)]
 pub struct RuleSet {
     pub targets: BTreeMap<String, Arc<Target>>,
@@ -58,6 +58,7 @@ pub struct RuleSet {
     /// The `playbooks:` section (defaults when no file has one).
     pub playbooks: crate::config::PlaybooksConfig,
     pub revision: Revision,
+    /// Names of the rule files read, in merge order (`consul://…/key.yaml` for Consul keys).
     pub files: Vec<PathBuf>,
 }
 
@@ -72,30 +73,77 @@ pub fn load(paths: &[PathBuf]) -> Result<RuleSet, Vec<Diagnostic>> {
     load_with_env(paths, &ProcessEnv)
 }
 
+/// The text of one rule file and where it came from; the loader treats every one alike, whether
+/// it was read from disk or from a Consul KV snapshot.
+#[derive(Clone, Debug)]
+pub struct RuleText {
+    /// The name diagnostics and origins carry: a path, or `consul://host:8500/prefix/key.yaml`.
+    pub name: PathBuf,
+    /// What relative paths inside the file (`${file:…}`, `tls.ca_file`, `playbooks.dir`) are
+    /// relative to: the file's directory, or the working directory (empty) for Consul keys.
+    pub base_dir: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+impl RuleText {
+    /// A file read from disk: relative paths inside it are relative to its directory.
+    pub fn file(path: PathBuf, bytes: Vec<u8>) -> RuleText {
+        RuleText {
+            base_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            name: path,
+            bytes,
+        }
+    }
+}
+
 pub fn load_with_env(paths: &[PathBuf], env: &dyn Env) -> Result<RuleSet, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let files = discover(paths, &mut diags);
-    let mut docs = Vec::new();
-    let mut sources = Vec::new();
-    for file in &files {
-        match std::fs::read(file) {
-            Ok(bytes) => {
-                sources.push((file.clone(), bytes.clone()));
-                let text = String::from_utf8_lossy(&bytes);
-                match parse_yaml(&text) {
-                    Ok(node) => {
-                        if let Some(doc) = RuleDoc::new(file, node, &mut diags) {
-                            docs.push(doc);
-                        }
-                    }
-                    Err(e) => diags.push(Diagnostic::new(file, e.loc, e.message)),
-                }
-            }
+    let mut texts = Vec::new();
+    for file in files {
+        match std::fs::read(&file) {
+            Ok(bytes) => texts.push(RuleText::file(file, bytes)),
             Err(e) => diags.push(Diagnostic::new(
-                file,
+                &file,
                 Loc { line: 1, col: 1 },
                 format!("cannot read: {e}"),
             )),
+        }
+    }
+    let named: Vec<(PathBuf, Vec<u8>)> = texts
+        .iter()
+        .map(|t| (t.name.clone(), t.bytes.clone()))
+        .collect();
+    load_texts(texts, Revision::of(paths, &named), env, diags)
+}
+
+/// Loads rule files given as texts (in merge order) that already have their `revision`: every
+/// text is parsed, substituted, deserialized and validated exactly as a file on disk would be.
+pub fn load_from_sources(
+    texts: Vec<RuleText>,
+    revision: Revision,
+    env: &dyn Env,
+) -> Result<RuleSet, Vec<Diagnostic>> {
+    load_texts(texts, revision, env, Vec::new())
+}
+
+/// The loader proper; `diags` holds the problems met while gathering the texts.
+fn load_texts(
+    texts: Vec<RuleText>,
+    revision: Revision,
+    env: &dyn Env,
+    mut diags: Vec<Diagnostic>,
+) -> Result<RuleSet, Vec<Diagnostic>> {
+    let files: Vec<PathBuf> = texts.iter().map(|t| t.name.clone()).collect();
+    let mut docs = Vec::new();
+    for text in texts {
+        match parse_yaml(&String::from_utf8_lossy(&text.bytes)) {
+            Ok(node) => {
+                if let Some(doc) = RuleDoc::new(text.name, text.base_dir, node, &mut diags) {
+                    docs.push(doc);
+                }
+            }
+            Err(e) => diags.push(Diagnostic::new(&text.name, e.loc, e.message)),
         }
     }
     let vars = collect_vars(&mut docs, env, &mut diags);
@@ -130,7 +178,7 @@ pub fn load_with_env(paths: &[PathBuf], env: &dyn Env) -> Result<RuleSet, Vec<Di
         maintenance,
         inhibit_rules,
         playbooks,
-        revision: Revision::of(paths, &sources),
+        revision,
         files,
     })
 }
@@ -195,11 +243,18 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 /// One parsed rule file.
 struct RuleDoc {
     file: PathBuf,
+    /// What relative paths inside the file are relative to (see [`RuleText::base_dir`]).
+    base_dir: PathBuf,
     root: Node,
 }
 
 impl RuleDoc {
-    fn new(file: &Path, root: Node, diags: &mut Vec<Diagnostic>) -> Option<RuleDoc> {
+    fn new(
+        file: PathBuf,
+        base_dir: PathBuf,
+        root: Node,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<RuleDoc> {
         match &root.value {
             NodeValue::Null => return None,
             NodeValue::Map(entries) => {
@@ -212,7 +267,7 @@ impl RuleDoc {
                     let name = k.scalar_text().unwrap_or_default();
                     if !TOP_LEVEL.contains(&name.as_str()) {
                         diags.push(Diagnostic::new(
-                            file,
+                            &file,
                             k.loc,
                             format!(
                                 "unknown top-level key `{name}`; expected one of {}",
@@ -224,7 +279,7 @@ impl RuleDoc {
             }
             _ => {
                 diags.push(Diagnostic::new(
-                    file,
+                    &file,
                     root.loc,
                     format!(
                         "a rule file is a mapping with {}, found {}",
@@ -236,9 +291,14 @@ impl RuleDoc {
             }
         }
         Some(RuleDoc {
-            file: file.to_path_buf(),
+            file,
+            base_dir,
             root,
         })
+    }
+
+    fn base_dir(&self) -> &Path {
+        &self.base_dir
     }
 
     fn section(&self, key: &str) -> Option<&Node> {
@@ -276,15 +336,10 @@ impl RuleDoc {
         vars: &BTreeMap<String, String>,
         diags: &mut Vec<Diagnostic>,
     ) {
-        let base_dir = self
-            .file
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
         let sub = Substituter {
             env,
             vars,
-            base_dir: &base_dir,
+            base_dir: &self.base_dir,
         };
         let mut errors = Vec::new();
         if let NodeValue::Map(entries) = &mut self.root.value {
@@ -308,11 +363,10 @@ fn collect_vars(
     let mut seen: HashMap<String, Origin> = HashMap::new();
     let no_vars = BTreeMap::new();
     for doc in docs.iter() {
-        let base_dir = doc.file.parent().map(Path::to_path_buf).unwrap_or_default();
         let sub = Substituter {
             env,
             vars: &no_vars,
-            base_dir: &base_dir,
+            base_dir: doc.base_dir(),
         };
         for (k, v) in doc.map_section("vars", diags) {
             let name = k.scalar_text().unwrap_or_default();

@@ -59,7 +59,7 @@ pub(super) fn collect_receivers(
             );
             match ReceiverSpec::from_node(&kind, v) {
                 Some(Ok(mut spec)) => {
-                    spec.resolve_paths(doc.file.parent().unwrap_or(std::path::Path::new("")));
+                    spec.resolve_paths(doc.base_dir());
                     let mut issues = Issues::default();
                     spec.validate(&mut issues);
                     for (path, msg) in issues.items {

@@ -307,9 +307,8 @@ pub(super) fn collect_playbooks(
         report(doc, node, issues, diags);
         if let Some(dir) = &config.dir
             && dir.is_relative()
-            && let Some(base) = doc.file.parent()
         {
-            config.dir = Some(base.join(dir));
+            config.dir = Some(doc.base_dir().join(dir));
         }
         found = Some((config, doc.origin(node.loc)));
     }

@@ -1,7 +1,6 @@
 //! `targets:` of every file: one namespace across files, each target deserialized on its own.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use super::{RuleDoc, kind_of, report_unknown_keys};
@@ -24,7 +23,7 @@ pub(super) fn collect_targets(docs: &[RuleDoc], diags: &mut Vec<Diagnostic>) -> 
                 ));
                 continue;
             }
-            let base_dir = doc.file.parent().map(Path::to_path_buf).unwrap_or_default();
+            let base_dir = doc.base_dir().to_path_buf();
             if let Some(spec) = parse_target(doc, &name, v, diags) {
                 spec.register_url_password();
                 let target = Target {
