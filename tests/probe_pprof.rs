@@ -384,6 +384,42 @@ async fn patrol_run_keeps_the_history_in_the_store_between_processes() {
         message,
         "s (1,000 → 4,120), more than max_growth_pct 300; largest group",
     );
+    // The failing result carries the profile, the ok one does not; both the store and the
+    // HTML report keep it.
+    assert!(first[0].get("attachment").is_none(), "{:#?}", first[0]);
+    assert_eq!(second[0]["attachment"]["name"], "goroutine profile");
+    assert_starts_with(
+        second[0]["attachment"]["text"].as_str().unwrap(),
+        "goroutine profile: total 4120",
+    );
+    let html = patrol_report_html(&rules, &store).await;
+    assert_contains(&html, "<section id=\"attachments\">");
+    assert_contains(&html, "— goroutine profile</summary>");
+    assert_contains(&html, "goroutine profile: total 4120");
+}
+
+/// The HTML report of the latest `patrol run` in `store`, regenerated from the store.
+async fn patrol_report_html(rules: &std::path::Path, store: &str) -> String {
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(common::patrol_bin())
+            .args([
+                "report", "--suite", "cli", "--format", "html", "--output", "-",
+            ])
+            .args(["--store", store])
+            .current_dir(rules.parent().unwrap())
+            .env_remove("PATROL_STORE")
+            .output(),
+    )
+    .await
+    .expect("patrol report finishes")
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// `patrol run --format json` of `rules` into the store at `store`: (exit code, results).
