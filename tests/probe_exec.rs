@@ -96,6 +96,17 @@ async fn web_server() -> u16 {
     serve_http(app).await.port()
 }
 
+/// What `check_http -H 127.0.0.1 -p PORT -u PATH [more…]` measures, with `extra` check fields.
+async fn check_http(port: u16, path: &str, more: &[&str], extra: &str) -> Measurement {
+    let http = plugin("check_http");
+    let port = port.to_string();
+    let mut args = vec![http.as_str(), "-H", "127.0.0.1", "-p", &port, "-u", path];
+    args.extend_from_slice(more);
+    measure_lone("web", &exec_fields(&args, extra))
+        .await
+        .unwrap()
+}
+
 // ---- monitoring-plugins -------------------------------------------------------------------
 
 #[tokio::test]
@@ -155,23 +166,7 @@ async fn check_tcp_against_a_closed_port_is_critical_without_a_second_failure() 
 #[tokio::test]
 async fn check_http_200_is_ok_with_time_and_size_as_series() {
     let port = web_server().await;
-    let m = measure_lone(
-        "web",
-        &exec_fields(
-            &[
-                &plugin("check_http"),
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-u",
-                "/ok",
-            ],
-            "value: perf",
-        ),
-    )
-    .await
-    .unwrap();
+    let m = check_http(port, "/ok", &[], "value: perf").await;
     let r = reported(&m);
     assert_eq!(r.status, Status::Ok, "{r:?}");
     assert_starts_with(&r.message, "HTTP OK: HTTP/1.1 200 OK");
@@ -189,23 +184,7 @@ async fn check_http_200_is_ok_with_time_and_size_as_series() {
 #[tokio::test]
 async fn check_http_500_is_critical() {
     let port = web_server().await;
-    let m = measure_lone(
-        "web",
-        &exec_fields(
-            &[
-                &plugin("check_http"),
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-u",
-                "/fail",
-            ],
-            "value: \"perf:size\"",
-        ),
-    )
-    .await
-    .unwrap();
+    let m = check_http(port, "/fail", &[], "value: \"perf:size\"").await;
     let r = reported(&m);
     assert_eq!(r.status, Status::Crit, "{r:?}");
     assert_starts_with(
@@ -219,47 +198,9 @@ async fn check_http_500_is_critical() {
 #[tokio::test]
 async fn check_http_string_expectation_decides_the_status() {
     let port = web_server().await;
-    let p = port.to_string();
-    let http = plugin("check_http");
-    let found = measure_lone(
-        "web",
-        &exec_fields(
-            &[
-                &http,
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &p,
-                "-u",
-                "/ok",
-                "-s",
-                "from patrol",
-            ],
-            "",
-        ),
-    )
-    .await
-    .unwrap();
+    let found = check_http(port, "/ok", &["-s", "from patrol"], "").await;
     assert_eq!(reported(&found).status, Status::Ok, "{found:?}");
-    let missing = measure_lone(
-        "web",
-        &exec_fields(
-            &[
-                &http,
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &p,
-                "-u",
-                "/ok",
-                "-s",
-                "not there",
-            ],
-            "",
-        ),
-    )
-    .await
-    .unwrap();
+    let missing = check_http(port, "/ok", &["-s", "not there"], "").await;
     let r = reported(&missing);
     assert_eq!(r.status, Status::Crit, "{r:?}");
     assert_contains(&r.message, "string 'not there' not found");

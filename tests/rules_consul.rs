@@ -723,3 +723,73 @@ async fn the_watch_backs_off_during_an_outage_and_follows_a_restarted_consul() {
     let (code, log) = d.terminate();
     assert_eq!(code, Some(0), "{log}");
 }
+
+/// `validate --rules`, a drill's steady-state checks and the shadow report take the Consul
+/// source like `run` does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_drill_and_shadow_report_read_rules_from_consul() {
+    let consul = FakeConsul::start().await;
+    let (_listener, port) = listening_port();
+    consul.put(
+        &key("web.yaml"),
+        format!(
+            "checks:\n  - {{name: web_up, kind: tcp, address: \"127.0.0.1:{port}\"}}\n  \
+             - {{name: web_shadow, kind: tcp, address: \"127.0.0.1:{port}\", mode: shadow}}\n"
+        )
+        .as_bytes(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let source = source_of(&consul);
+
+    let out = patrol(dir.path(), &["validate", "--rules", &source], &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    assert!(both(&out).contains("ok: 2 checks"), "{}", both(&out));
+
+    let drill = dir.path().join("drill.yaml");
+    std::fs::write(
+        &drill,
+        "kind: drill\nname: from-consul\nsteady_state:\n  - { check: web_up }\n\
+         faults:\n  - { at: 0s, for: 1s, exec: { inject: [true], revert: [true] } }\n",
+    )
+    .unwrap();
+    let out = patrol(
+        dir.path(),
+        &[
+            "drill",
+            drill.to_str().unwrap(),
+            "--rules",
+            &source,
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["steady_state"][0]["check"], "web_up", "{plan}");
+
+    let out = patrol(
+        dir.path(),
+        &[
+            "shadow",
+            "report",
+            "--rules",
+            &source,
+            "--store",
+            "sqlite://s.db",
+            "--format",
+            "json",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("web_shadow"),
+        "the shadow check without results is listed: {}",
+        both(&out)
+    );
+    assert_eq!(listings(&consul).len(), 3, "one snapshot per command");
+}

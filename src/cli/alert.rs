@@ -49,7 +49,7 @@ pub async fn alert(args: AlertArgs) -> u8 {
 }
 
 async fn test(name: &str, rules: PathBuf, external_url: &str, timeout: Duration) -> u8 {
-    let rules = match config::load(&[rules]) {
+    let rules = match config::source::load_optional(Some(&rules)).await {
         Ok(r) => r,
         Err(problems) => {
             for p in &problems {

@@ -25,7 +25,8 @@ pub struct DrillArgs {
     /// The drill file (`kind: drill`).
     #[arg(required_unless_present = "recover")]
     pub file: Option<PathBuf>,
-    /// Rules directory or file the steady-state checks come from (default: rules/ when it exists).
+    /// Rules directory, file or consul://HOST:PORT/PREFIX the steady-state checks come from
+    /// (default: rules/ when it exists).
     #[arg(long)]
     pub rules: Option<PathBuf>,
     /// Print the plan (faults with their blast radius, abort rules, verification) and touch nothing.
@@ -58,7 +59,7 @@ pub async fn drill(args: DrillArgs) -> u8 {
         eprintln!("patrol drill: give a drill file (or --recover)");
         return EXIT_INVALID;
     };
-    let rules = match load_rules(args.rules.as_deref()) {
+    let rules = match load_rules(args.rules.as_deref()).await {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -108,23 +109,21 @@ pub async fn drill(args: DrillArgs) -> u8 {
     }
 }
 
-/// The rules of `--rules`, or of `rules/` when it exists, or none.
-fn load_rules(path: Option<&Path>) -> Result<RuleSet, u8> {
-    let paths: Vec<PathBuf> = match path {
-        Some(p) => vec![p.to_path_buf()],
-        None if Path::new("rules").exists() => vec![PathBuf::from("rules")],
-        None => Vec::new(),
-    };
-    crate::config::load(&paths).map_err(|problems| {
-        for p in &problems {
-            eprintln!("{p}");
-        }
-        eprintln!(
-            "{} problem(s) in the rules; nothing was run",
-            problems.len()
-        );
-        EXIT_INVALID
-    })
+/// The rules of `--rules` (a directory, a file or consul://…), or of `rules/` when it exists, or
+/// none.
+async fn load_rules(path: Option<&Path>) -> Result<RuleSet, u8> {
+    crate::config::source::load_optional(path)
+        .await
+        .map_err(|problems| {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            eprintln!(
+                "{} problem(s) in the rules; nothing was run",
+                problems.len()
+            );
+            EXIT_INVALID
+        })
 }
 
 /// Runs the drill in its own task so that even a panic of the runner ends in a rollback: the
@@ -217,6 +216,7 @@ async fn recover_journal(args: &DrillArgs) -> u8 {
     };
     // Redis faults name targets of the rules; without valid rules the others still recover.
     let rules = load_rules(args.rules.as_deref())
+        .await
         .unwrap_or_else(|_| crate::config::load(&[]).unwrap_or_else(|_| unreachable!("no files")));
     let ctx = FaultContext {
         rules: Arc::new(rules),

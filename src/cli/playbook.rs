@@ -45,7 +45,8 @@ pub struct PlaybookRunArgs {
     /// Where playbooks are looked up by name.
     #[arg(long, value_name = "DIR", default_value = "playbooks")]
     pub playbooks: PathBuf,
-    /// Rules directory or file the checks and targets come from (default: rules/ when it exists).
+    /// Rules directory, file or consul://HOST:PORT/PREFIX the checks and targets come from
+    /// (default: rules/ when it exists).
     #[arg(long)]
     pub rules: Option<PathBuf>,
     /// A parameter (repeatable).
@@ -95,7 +96,7 @@ pub async fn playbook(args: PlaybookArgs) -> u8 {
 }
 
 async fn run(args: PlaybookRunArgs) -> u8 {
-    let request = match prepare(&args) {
+    let request = match prepare(&args).await {
         Ok(p) => p,
         Err(message) => {
             eprintln!("{message}");
@@ -161,10 +162,10 @@ pub fn current_user() -> String {
 }
 
 /// The playbook and how to run it, or the message saying why nothing can run.
-fn prepare(args: &PlaybookRunArgs) -> Result<Request, String> {
+async fn prepare(args: &PlaybookRunArgs) -> Result<Request, String> {
     let file = find_playbook(&args.playbook, &args.playbooks)
         .map_err(|e| format!("patrol playbook: {e}"))?;
-    let rules = load_rules(args.rules.as_deref())?;
+    let rules = load_rules(args.rules.as_deref()).await?;
     let mut playbook = read_playbook(&file, &rules).map_err(|problems| {
         let mut text: Vec<String> = problems.iter().map(ToString::to_string).collect();
         text.push(format!(
@@ -189,21 +190,19 @@ fn prepare(args: &PlaybookRunArgs) -> Result<Request, String> {
     })
 }
 
-/// The rules of `--rules`, or of `rules/` when it exists, or none.
-fn load_rules(path: Option<&Path>) -> Result<RuleSet, String> {
-    let paths: Vec<PathBuf> = match path {
-        Some(p) => vec![p.to_path_buf()],
-        None if Path::new("rules").exists() => vec![PathBuf::from("rules")],
-        None => Vec::new(),
-    };
-    crate::config::load(&paths).map_err(|problems| {
-        let mut text: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        text.push(format!(
-            "{} problem(s) in the rules; nothing was run",
-            problems.len()
-        ));
-        text.join("\n")
-    })
+/// The rules of `--rules` (a directory, a file or consul://…), or of `rules/` when it exists, or
+/// none.
+async fn load_rules(path: Option<&Path>) -> Result<RuleSet, String> {
+    crate::config::source::load_optional(path)
+        .await
+        .map_err(|problems| {
+            let mut text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            text.push(format!(
+                "{} problem(s) in the rules; nothing was run",
+                problems.len()
+            ));
+            text.join("\n")
+        })
 }
 
 fn print_table(record: &PlaybookRun) {

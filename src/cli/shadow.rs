@@ -38,9 +38,9 @@ pub struct ShadowReportArgs {
     /// Where the results are kept.
     #[arg(long, env = "PATROL_STORE", default_value = DEFAULT_STORE)]
     pub store: String,
-    /// Rules directory or file: also list shadow checks without results, mark checks no longer
-    /// in shadow mode, and honour their alert.failure_threshold.
-    #[arg(long, value_name = "DIR")]
+    /// Rules directory, file or consul://HOST:PORT/PREFIX: also list shadow checks without
+    /// results, mark checks no longer in shadow mode, and honour their alert.failure_threshold.
+    #[arg(long, value_name = "DIR|consul://HOST:PORT/PREFIX")]
     pub rules: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = ShadowFormat::Table)]
     pub format: ShadowFormat,
@@ -72,7 +72,7 @@ async fn report(args: ShadowReportArgs) -> u8 {
     };
     let rules = match &args.rules {
         None => None,
-        Some(path) => match config::load(std::slice::from_ref(path)) {
+        Some(path) => match config::source::load_optional(Some(path)).await {
             Ok(r) => Some(r),
             Err(problems) => {
                 for p in &problems {

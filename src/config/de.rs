@@ -59,6 +59,30 @@ impl de::Error for DeError {
     }
 }
 
+/// A field written as one string or as a list of them (`series: instance` or
+/// `series: [job, instance]`); fields deserialize through it and word their own error.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The strings of a field that takes one or many, or `message` as the field's error.
+    pub fn strings<'de, D: serde::Deserializer<'de>>(
+        d: D,
+        message: &'static str,
+    ) -> Result<Vec<String>, D::Error> {
+        use serde::Deserialize;
+        match OneOrMany::deserialize(d) {
+            Ok(OneOrMany::One(s)) => Ok(vec![s]),
+            Ok(OneOrMany::Many(v)) => Ok(v),
+            Err(_) => Err(serde::de::Error::custom(message)),
+        }
+    }
+}
+
 /// Deserializes `T` from `node`. `only` restricts a mapping to the listed keys (the others are
 /// invisible), which lets one mapping feed two structs: a check's shared fields and its kind's own.
 pub fn from_node<T: DeserializeOwned>(node: &Node, only: Option<&[&str]>) -> Result<T, DeError> {

@@ -17,7 +17,7 @@ mod subst;
 mod suite;
 mod target;
 
-pub use de::{DeError, from_node, struct_fields};
+pub use de::{DeError, OneOrMany, from_node, struct_fields};
 pub use doc_reader::{DocReader, parse_file, read_kind_document};
 pub use issues::{Diagnostic, Issues};
 pub use load::{Receiver, RuleSet, load, load_with_env, parse_inline_check, yaml_files};

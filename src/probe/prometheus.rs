@@ -265,19 +265,7 @@ fn is_label_name(name: &str) -> bool {
 
 /// `series: instance` or `series: [job, instance]`.
 fn label_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    match OneOrMany::deserialize(d) {
-        Ok(OneOrMany::One(s)) => Ok(vec![s]),
-        Ok(OneOrMany::Many(v)) => Ok(v),
-        Err(_) => Err(serde::de::Error::custom(
-            "series must be a label name or a list of label names",
-        )),
-    }
+    crate::config::OneOrMany::strings(d, "series must be a label name or a list of label names")
 }
 
 /// JSON Schema of `series`: a label name or a list of them.

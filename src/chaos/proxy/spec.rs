@@ -302,19 +302,7 @@ fn check_host_port(addr: &str) -> Result<(), String> {
 
 /// `upstream: "127.0.0.1:8080"` or `upstream: ["a:1", "b:2"]`.
 fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    match OneOrMany::deserialize(d) {
-        Ok(OneOrMany::One(s)) => Ok(vec![s]),
-        Ok(OneOrMany::Many(v)) => Ok(v),
-        Err(_) => Err(serde::de::Error::custom(
-            "upstream must be one \"host:port\" or a list of them",
-        )),
-    }
+    crate::config::OneOrMany::strings(d, "upstream must be one \"host:port\" or a list of them")
 }
 
 /// JSON Schema of `upstream`: a string or a list of strings.

@@ -78,6 +78,18 @@ impl RulesSource {
     }
 }
 
+/// The rules an optional `--rules` names (a directory, a file or `consul://…`), else those of
+/// `rules/` when it exists, else none: what drills and playbooks run against.
+pub async fn load_optional(arg: Option<&Path>) -> Result<RuleSet, Vec<Diagnostic>> {
+    let source = match arg {
+        Some(path) => RulesSource::from_path_arg(path, &ProcessEnv)
+            .map_err(|e| vec![Diagnostic::new(path, super::Loc { line: 1, col: 1 }, e)])?,
+        None if Path::new("rules").exists() => RulesSource::Dir(PathBuf::from("rules")),
+        None => return super::load(&[]),
+    };
+    source.load().await
+}
+
 impl fmt::Display for RulesSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
