@@ -107,26 +107,22 @@ async fn check_http(port: u16, path: &str, more: &[&str], extra: &str) -> Measur
         .unwrap()
 }
 
+/// What `check_tcp -H 127.0.0.1 -p PORT` measures with `value: perf:time`.
+async fn check_tcp_time(port: u16) -> Measurement {
+    let tcp = plugin("check_tcp");
+    let port = port.to_string();
+    let args = [tcp.as_str(), "-H", "127.0.0.1", "-p", &port];
+    measure_lone("tcp", &exec_fields(&args, "value: \"perf:time\""))
+        .await
+        .unwrap()
+}
+
 // ---- monitoring-plugins -------------------------------------------------------------------
 
 #[tokio::test]
 async fn check_tcp_against_a_listening_port_is_ok_with_its_response_time() {
     let port = accepting_port().await;
-    let m = measure_lone(
-        "tcp",
-        &exec_fields(
-            &[
-                &plugin("check_tcp"),
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ],
-            "value: \"perf:time\"",
-        ),
-    )
-    .await
-    .unwrap();
+    let m = check_tcp_time(port).await;
     let r = reported(&m);
     assert_eq!(r.status, Status::Ok, "{r:?}");
     assert_starts_with(&r.message, "TCP OK - ");
@@ -140,21 +136,7 @@ async fn check_tcp_against_a_listening_port_is_ok_with_its_response_time() {
 #[tokio::test]
 async fn check_tcp_against_a_closed_port_is_critical_without_a_second_failure() {
     let port = closed_port().await;
-    let m = measure_lone(
-        "tcp",
-        &exec_fields(
-            &[
-                &plugin("check_tcp"),
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ],
-            "value: \"perf:time\"",
-        ),
-    )
-    .await
-    .unwrap();
+    let m = check_tcp_time(port).await;
     let r = reported(&m);
     assert_eq!(r.status, Status::Crit, "{r:?}");
     assert_contains(&r.message, "Connection refused");

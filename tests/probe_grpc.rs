@@ -9,10 +9,9 @@ mod net_support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use net_support::{
-    Leaf, Rules, TestCa, assert_contains, assert_starts_with, closed_port, measure, number, run,
-    run_lone,
+    Leaf, Rules, TestCa, assert_contains, assert_starts_with, closed_port, load_error_lines,
+    measure, number, run, run_lone,
 };
 use patrol::config::Check;
 use patrol::result::{CheckResult, Status};
@@ -44,21 +43,7 @@ async fn health_server(leaf: Option<&Leaf>) -> (SocketAddr, HealthReporter) {
 
 /// The leaf's chain and key as the PEM tonic reads.
 fn identity(leaf: &Leaf) -> Identity {
-    let chain: String = leaf.chain.iter().map(|c| pem("CERTIFICATE", c)).collect();
-    Identity::from_pem(chain, pem("PRIVATE KEY", leaf.key.secret_pkcs8_der()))
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
+    Identity::from_pem(leaf.chain_pem(), leaf.key_pem())
 }
 
 /// Rules with a `kind: grpc` target `g` (`url`, and the YAML of `tls` when given) and one check
@@ -319,26 +304,10 @@ async fn a_server_without_the_health_service_is_an_error() {
     );
 }
 
-/// The diagnostics of a rule file that must not load, one `file:line:col: message` per line.
-fn load_errors(yaml: &str) -> String {
-    let diags = Rules::new()
-        .file("r.yaml", yaml)
-        .try_load()
-        .expect_err("the rules must not load");
-    diags
-        .iter()
-        .map(|d| {
-            let file = d.file.file_name().unwrap().to_string_lossy();
-            format!("{file}:{}:{}: {}", d.line, d.column, d.message)
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[test]
 fn bad_urls_and_tls_settings_are_named_at_their_place() {
     let target = |fields: &str| {
-        load_errors(&format!(
+        load_error_lines(&format!(
             "targets:\n  g:\n    kind: grpc\n{fields}checks:\n  - {{ name: c, kind: grpc, target: g }}\n"
         ))
     };
@@ -356,19 +325,19 @@ fn bad_urls_and_tls_settings_are_named_at_their_place() {
         "r.yaml:5:21: ca_file is empty",
     );
     assert_contains(
-        &load_errors(
+        &load_error_lines(
             "checks:\n  - name: c\n    kind: grpc\n    url: \"http://orders:50051/health\"\n",
         ),
         "r.yaml:4:10: a gRPC URL names a server, not a path or query",
     );
     assert_contains(
-        &load_errors(
+        &load_error_lines(
             "checks:\n  - name: c\n    kind: grpc\n    address: \"orders:50051\"\n    grpc_service: \" orders\"\n",
         ),
         "r.yaml:5:19: grpc_service has leading or trailing spaces",
     );
     assert_contains(
-        &load_errors("checks:\n  - name: c\n    kind: grpc\n"),
+        &load_error_lines("checks:\n  - name: c\n    kind: grpc\n"),
         "a grpc check needs a `target` (or an inline url/address)",
     );
 }

@@ -19,8 +19,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use net_support::{
-    Rules, assert_contains, assert_starts_with, closed_port, lone_check, measure, number, run_lone,
-    serve_http, single,
+    Rules, assert_contains, assert_starts_with, closed_port, load_error_lines, lone_check, measure,
+    number, run_lone, serve_http, single,
 };
 use patrol::config::Check;
 use patrol::engine::{Known, execute_check_remembering};
@@ -533,31 +533,10 @@ async fn refused_and_slow_endpoints_are_errors_within_the_timeout() {
     );
 }
 
-/// The diagnostics of a rule file that must not load, one `file:line:col: error: …` per line.
-fn load_errors(yaml: &str) -> String {
-    let diags = Rules::new()
-        .file("r.yaml", yaml)
-        .try_load()
-        .expect_err("the rules must not load");
-    diags
-        .iter()
-        .map(|d| {
-            format!(
-                "{}:{}:{}: {}",
-                d.file.file_name().unwrap().to_string_lossy(),
-                d.line,
-                d.column,
-                d.message
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[test]
 fn mistakes_are_named_at_their_place() {
     let check = |fields: &str| {
-        load_errors(&format!(
+        load_error_lines(&format!(
             "checks:\n  - name: c\n    kind: pprof\n    url: \"http://go:6060\"\n{fields}"
         ))
     };
@@ -585,7 +564,8 @@ fn mistakes_are_named_at_their_place() {
     assert_contains(&text, "r.yaml:5:");
     assert_contains(&text, "goroutine_count");
     assert_contains(&text, "goroutines_growth_pct");
-    let text = load_errors("checks:\n  - name: c\n    kind: pprof\n    address: \"go:6060\"\n");
+    let text =
+        load_error_lines("checks:\n  - name: c\n    kind: pprof\n    address: \"go:6060\"\n");
     assert_contains(&text, "r.yaml:4:");
     assert_contains(
         &text,

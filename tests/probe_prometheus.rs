@@ -20,8 +20,7 @@ use net_support::{Rules, TestCa, assert_contains, closed_port, measure, run, ser
 use patrol::config::{Check, Diagnostic};
 use patrol::result::{Status, Value};
 use prometheus_support::{
-    AuthProxy, Exporter, JOB, Prometheus, WEB_PASSWORD, WEB_USER, WebConfig, judge_all, pem,
-    unix_now,
+    AuthProxy, Exporter, JOB, Prometheus, WEB_PASSWORD, WEB_USER, WebConfig, judge_all, unix_now,
 };
 
 /// Rules with the target `prom` (its YAML fields after `kind: prometheus`, `${env:PROM}`
@@ -506,11 +505,9 @@ async fn tls_with_a_private_ca() {
     patrol::install_crypto_provider();
     let ca = TestCa::new();
     let leaf = ca.leaf(30);
-    let chain: String = leaf.chain.iter().map(|c| pem("CERTIFICATE", c)).collect();
-    let key = pem("PRIVATE KEY", leaf.key.secret_pkcs8_der());
     let web = WebConfig {
         basic_auth: false,
-        tls: Some((chain, key)),
+        tls: Some((leaf.chain_pem(), leaf.key_pem())),
     };
     let prom = Prometheus::start(&[], web, Some(&ca.pem())).await;
     assert!(prom.url.starts_with("https://127.0.0.1:"));

@@ -10,13 +10,11 @@ mod consul_support;
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use consul_support::FakeConsul;
 use serde_json::Value;
-use support::{WAIT, checks_yaml, http_check, ok_runs, sample, target_server};
+use support::{Spawned, WAIT, checks_yaml, http_check, ok_runs, sample, target_server};
 
 const PREFIX: &str = "patrol/rules";
 
@@ -276,12 +274,10 @@ async fn the_token_comes_from_consul_http_token_and_is_never_shown() {
 }
 
 /// `patrol daemon` with its own arguments and environment (the shared `DaemonProcess` always
-/// passes `--rules rules`, which would win over a bootstrap file, and cannot set variables).
+/// passes `--rules rules`, which would win over a bootstrap file, and cannot set variables); the
+/// process itself is the shared [`Spawned`].
 struct Daemon {
-    child: Mutex<Child>,
-    stderr: Arc<Mutex<String>>,
-    drain: Mutex<Option<std::thread::JoinHandle<()>>>,
-    port: u16,
+    process: Spawned,
     http: reqwest::Client,
 }
 
@@ -309,52 +305,13 @@ impl Daemon {
             .env_remove("CONSUL_HTTP_TOKEN")
             .env_remove("CONSUL_CACERT")
             .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .env("NO_COLOR", "1");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap();
-        patrol::install_crypto_provider();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        let pipe = child.stderr.take().unwrap();
-        let log = stderr.clone();
-        let drain = std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                if let Some(port) = line
-                    .split("listening on 127.0.0.1:")
-                    .nth(1)
-                    .and_then(|r| r.split(',').next()?.parse::<u16>().ok())
-                {
-                    let _ = port_tx.send(port);
-                }
-                let mut log = log.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let port = tokio::task::spawn_blocking(move || port_rx.recv_timeout(WAIT))
-            .await
-            .unwrap();
-        let daemon = match port {
-            Ok(port) => Daemon {
-                child: Mutex::new(child),
-                stderr,
-                drain: Mutex::new(Some(drain)),
-                port,
-                http: reqwest::Client::new(),
-            },
-            // The pipe closed: the daemon exited without listening.
-            Err(_) => {
-                let _ = child.kill();
-                let status = child.wait().unwrap();
-                let _ = drain.join();
-                let text = stderr.lock().unwrap().clone();
-                return Err((status.code(), text));
-            }
+        let daemon = Daemon {
+            process: Spawned::spawn(&mut cmd).await?,
+            http: reqwest::Client::new(),
         };
         daemon
             .wait_until("ready", || async {
@@ -368,7 +325,7 @@ impl Daemon {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://127.0.0.1:{}{path}", self.process.port)
     }
 
     async fn get(&self, path: &str) -> Option<reqwest::Response> {
@@ -387,56 +344,15 @@ impl Daemon {
         self.get("/metrics").await.unwrap().text().await.unwrap()
     }
 
-    /// Polls `cond` every 50 ms for at most [`WAIT`]; panics with `what` and the log otherwise.
-    async fn wait_until<F, Fut>(&self, what: &str, cond: F)
+    async fn wait_until<Fut>(&self, what: &str, cond: impl Fn() -> Fut)
     where
-        F: Fn() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let started = Instant::now();
-        while started.elapsed() < WAIT {
-            if let Ok(Some(status)) = self.child.lock().unwrap().try_wait() {
-                panic!("the daemon exited ({status}) while waiting for {what}");
-            }
-            if cond().await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "timed out waiting for {what}; the daemon said:\n{}",
-            self.stderr.lock().unwrap()
-        );
+        self.process.wait_until(what, cond).await
     }
 
-    /// SIGTERM, then waits (bounded) for the exit: the exit code and everything on stderr.
     fn terminate(&self) -> (Option<i32>, String) {
-        let pid = self.child.lock().unwrap().id();
-        let _ = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.lock().unwrap().try_wait().unwrap() {
-                if let Some(t) = self.drain.lock().unwrap().take() {
-                    let _ = t.join();
-                }
-                return (status.code(), self.stderr.lock().unwrap().clone());
-            }
-            assert!(
-                started.elapsed() < WAIT * 2,
-                "the daemon did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let child = self.child.get_mut().unwrap();
-        let _ = child.kill();
-        let _ = child.wait();
+        self.process.terminate()
     }
 }
 
@@ -683,11 +599,11 @@ async fn the_watch_backs_off_during_an_outage_and_follows_a_restarted_consul() {
 
     proxy.switch(None);
     d.wait_until("the outage logged with its back-off", || async {
-        d.stderr.lock().unwrap().contains("retrying in 1s")
+        d.process.log().contains("retrying in 1s")
     })
     .await;
     d.wait_until("a longer back-off for the next failure", || async {
-        d.stderr.lock().unwrap().contains("retrying in 2s")
+        d.process.log().contains("retrying in 2s")
     })
     .await;
     assert!(

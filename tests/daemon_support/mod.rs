@@ -82,12 +82,147 @@ pub fn daemon_command(dir: &Path, listen: &str) -> Command {
     cmd
 }
 
-pub struct DaemonProcess {
+/// A started `patrol daemon` process: its stderr drained by a thread (so the pipe never fills)
+/// and the port it said it listens on.
+pub struct Spawned {
     child: std::sync::Mutex<Child>,
-    /// Everything the daemon wrote on stderr so far (drained by a thread, so the pipe never fills).
+    /// Everything the daemon wrote on stderr so far.
     stderr: Arc<std::sync::Mutex<String>>,
     /// The thread draining stderr; it ends when the daemon's end of the pipe closes.
     drain: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    pub port: u16,
+}
+
+impl Spawned {
+    /// Spawns `cmd` (a `patrol daemon` listening on `127.0.0.1:0`) with stderr piped and waits
+    /// (bounded by [`WAIT`]) until it logs its port; `Err((exit code, stderr))` when it exits
+    /// without listening.
+    pub async fn spawn(cmd: &mut Command) -> Result<Spawned, (Option<i32>, String)> {
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        patrol::install_crypto_provider();
+        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let pipe = child.stderr.take().unwrap();
+        let log = stderr.clone();
+        let drain = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Some(port) = line
+                    .split("listening on 127.0.0.1:")
+                    .nth(1)
+                    .and_then(|r| r.split(',').next()?.parse::<u16>().ok())
+                {
+                    let _ = port_tx.send(port);
+                }
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let port = tokio::task::spawn_blocking(move || port_rx.recv_timeout(WAIT))
+            .await
+            .unwrap();
+        let spawned = Spawned {
+            child: std::sync::Mutex::new(child),
+            stderr,
+            drain: std::sync::Mutex::new(Some(drain)),
+            port: port.unwrap_or_default(),
+        };
+        match port {
+            Ok(_) => Ok(spawned),
+            // The pipe closed or time ran out: the daemon did not listen.
+            Err(_) => {
+                let code = spawned.kill_now();
+                Err((code, spawned.collected_stderr()))
+            }
+        }
+    }
+
+    /// Everything on stderr so far.
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The exit status, once the daemon has exited.
+    pub fn exited(&self) -> Option<std::process::ExitStatus> {
+        self.child.lock().unwrap().try_wait().ok().flatten()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.lock().unwrap().id()
+    }
+
+    /// All of stderr, once the daemon has exited (waits for the draining thread to finish).
+    fn collected_stderr(&self) -> String {
+        if let Some(t) = self.drain.lock().unwrap().take() {
+            let _ = t.join();
+        }
+        self.log()
+    }
+
+    /// SIGKILL, and waits until the process is reaped; its exit code.
+    fn kill_now(&self) -> Option<i32> {
+        let mut child = self.child.lock().unwrap();
+        let _ = child.kill();
+        child.wait().ok().and_then(|s| s.code())
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit; returns the exit code and stderr.
+    pub fn terminate(&self) -> (Option<i32>, String) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.exited() {
+                return (status.code(), self.collected_stderr());
+            }
+            assert!(
+                started.elapsed() < WAIT * 2,
+                "the daemon did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Polls `cond` (every 50 ms, at most [`WAIT`]) until it holds; panics with `what` and the
+    /// daemon's log otherwise, or at once when the daemon exits.
+    pub async fn wait_until<Fut>(&self, what: &str, cond: impl Fn() -> Fut)
+    where
+        Fut: std::future::Future<Output = bool>,
+    {
+        let started = Instant::now();
+        while started.elapsed() < WAIT {
+            if let Some(status) = self.exited() {
+                panic!(
+                    "the daemon exited ({status}) while waiting for {what}:\n{}",
+                    self.log()
+                );
+            }
+            if cond().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "timed out waiting for {what}; the daemon said:\n{}",
+            self.log()
+        );
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.kill_now();
+    }
+}
+
+pub struct DaemonProcess {
+    pub process: Spawned,
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
@@ -112,49 +247,20 @@ impl DaemonProcess {
     /// Starts the daemon in an existing directory (rules/ and the store d.db inside it).
     pub async fn start_in(dir: tempfile::TempDir, extra_args: &[&str]) -> DaemonProcess {
         // Port 0: the daemon binds a free port itself and logs it; no other test can take it.
-        let mut child = daemon_command(dir.path(), "127.0.0.1:0")
-            .args(["--score-every", "1s", "--timezone", "UTC"])
+        let mut cmd = daemon_command(dir.path(), "127.0.0.1:0");
+        cmd.args(["--score-every", "1s", "--timezone", "UTC"])
             .args(extra_args)
             .env_remove("PATROL_STORE")
             .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        patrol::install_crypto_provider();
-        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        let pipe = child.stderr.take().unwrap();
-        let log = stderr.clone();
-        let drain = std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                if let Some(port) = line
-                    .split("listening on 127.0.0.1:")
-                    .nth(1)
-                    .and_then(|r| r.split(',').next()?.parse::<u16>().ok())
-                {
-                    let _ = port_tx.send(port);
-                }
-                log.lock().unwrap().push_str(&line);
-                log.lock().unwrap().push('\n');
-            }
-        });
-        let port = tokio::task::spawn_blocking(move || port_rx.recv_timeout(WAIT))
+            .env("NO_COLOR", "1");
+        let process = Spawned::spawn(&mut cmd)
             .await
-            .unwrap()
-            .unwrap_or_else(|_| {
-                panic!(
-                    "the daemon did not say where it listens:\n{}",
-                    stderr.lock().unwrap()
-                )
+            .unwrap_or_else(|(code, log)| {
+                panic!("the daemon did not say where it listens (exit {code:?}):\n{log}")
             });
         let d = DaemonProcess {
-            child: std::sync::Mutex::new(child),
-            stderr,
-            drain: std::sync::Mutex::new(Some(drain)),
-            port,
+            port: process.port,
+            process,
             dir,
             http: reqwest::Client::new(),
         };
@@ -214,75 +320,24 @@ impl DaemonProcess {
         F: Fn(&'a DaemonProcess) -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let started = Instant::now();
-        while started.elapsed() < WAIT {
-            if let Ok(Some(status)) = self.child_status() {
-                panic!("the daemon exited ({status}) while waiting for {what}");
-            }
-            if cond(self).await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("timed out waiting for {what}");
-    }
-
-    fn child_status(&self) -> std::io::Result<Option<std::process::ExitStatus>> {
-        self.child.lock().unwrap().try_wait()
-    }
-
-    /// All of stderr, once the daemon has exited (waits for the draining thread to finish).
-    fn collected_stderr(&self) -> String {
-        if let Some(t) = self.drain.lock().unwrap().take() {
-            let _ = t.join();
-        }
-        self.stderr.lock().unwrap().clone()
+        self.process.wait_until(what, || cond(self)).await
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.lock().unwrap().id()
+        self.process.pid()
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit; returns the exit code and stderr.
     pub fn terminate(&self) -> (Option<i32>, String) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status();
-        let started = Instant::now();
-        let mut child = self.child.lock().unwrap();
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                let err = self.collected_stderr();
-                return (status.code(), err);
-            }
-            assert!(
-                started.elapsed() < WAIT * 2,
-                "the daemon did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.process.terminate()
     }
-}
 
-impl DaemonProcess {
     /// Kills the daemon with SIGKILL — a crash: no shutdown, nothing flushed — and waits until it
     /// is gone. Returns its directory (rules and store) for a restart with
     /// [`DaemonProcess::start_in`], and what it wrote on stderr.
-    pub fn kill9(mut self) -> (tempfile::TempDir, String) {
-        let child = self.child.get_mut().unwrap();
-        child.kill().expect("SIGKILL the daemon");
-        child.wait().expect("reap the killed daemon");
-        let err = self.collected_stderr();
-        let placeholder = tempfile::tempdir().unwrap();
-        (std::mem::replace(&mut self.dir, placeholder), err)
-    }
-}
-
-impl Drop for DaemonProcess {
-    fn drop(&mut self) {
-        let child = self.child.get_mut().unwrap();
-        let _ = child.kill();
-        let _ = child.wait();
+    pub fn kill9(self) -> (tempfile::TempDir, String) {
+        self.process.kill_now();
+        (self.dir, self.process.collected_stderr())
     }
 }
 

@@ -34,6 +34,33 @@ pub struct Leaf {
     pub not_after: chrono::DateTime<Utc>,
 }
 
+impl Leaf {
+    /// The leaf and its chain as PEM, for servers that read files (Prometheus, tonic).
+    pub fn chain_pem(&self) -> String {
+        self.chain.iter().map(|c| pem("CERTIFICATE", c)).collect()
+    }
+
+    /// The leaf's private key as PEM.
+    pub fn key_pem(&self) -> String {
+        pem("PRIVATE KEY", self.key.secret_pkcs8_der())
+    }
+}
+
+/// A PEM block of `der` labelled `label` (`CERTIFICATE`, `PRIVATE KEY`).
+pub fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
 impl TestCa {
     pub fn new() -> TestCa {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -258,6 +285,23 @@ pub fn load_errors_of(yaml: &str) -> String {
         .try_load()
         .expect_err("the rules must not load");
     format!("{diags:?}")
+}
+
+/// The diagnostics of `yaml` (as `r.yaml`), a rule file that must not load, one
+/// `r.yaml:line:col: message` per line.
+pub fn load_error_lines(yaml: &str) -> String {
+    let diags = Rules::new()
+        .file("r.yaml", yaml)
+        .try_load()
+        .expect_err("the rules must not load");
+    diags
+        .iter()
+        .map(|d| {
+            let file = d.file.file_name().unwrap().to_string_lossy();
+            format!("{file}:{}:{}: {}", d.line, d.column, d.message)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Loads `yaml` as the only rule file, `${env:URL}` standing for `url`.

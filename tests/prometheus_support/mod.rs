@@ -436,21 +436,6 @@ async fn forward(State(s): State<ProxyState>, request: Request) -> Response {
         .into_response()
 }
 
-/// A PEM block of `der` labelled `label` (`CERTIFICATE`, `PRIVATE KEY`).
-pub fn pem(label: &str, der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
 /// Every result the engine makes of `outcome` (one per series).
 pub fn judge_all(check: &Check, outcome: Result<Measurement, ProbeError>) -> Vec<CheckResult> {
     let facts = RunFacts {
