@@ -48,28 +48,6 @@ fn write_rules(k: &Cluster, dir: &Path, checks: &str) -> std::path::PathBuf {
     file
 }
 
-/// `patrol run --format json` of `rules` into the SQLite store `store`: (exit code, results).
-async fn patrol_run(rules: &Path, store: &str) -> (i32, Vec<serde_json::Value>) {
-    let out = tokio::process::Command::new(common::patrol_bin())
-        .args(["run", "--format", "json", "--rules"])
-        .arg(rules)
-        .args(["--store", store])
-        .env_remove("PATROL_STORE")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines = stdout
-        .lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| {
-                panic!("{e}: {l}\nstderr: {}", String::from_utf8_lossy(&out.stderr))
-            })
-        })
-        .collect();
-    (out.status.code().unwrap_or(-1), lines)
-}
-
 /// series → (value, status) of the JSON lines of one check.
 fn by_series_json(lines: &[serde_json::Value], check: &str) -> BTreeMap<String, (f64, String)> {
     lines
@@ -94,7 +72,7 @@ async fn restarts_increase_is_counted_across_patrol_run_invocations() {
     let rules = write_rules(&k, k.dir(), INCREASE_CHECK);
     let store = format!("sqlite://{}", k.dir().join("patrol.db").display());
 
-    let (code, first) = patrol_run(&rules, &store).await;
+    let (code, first) = common::patrol_run_json(&rules, &store).await;
     assert_eq!(code, 0, "{first:#?}");
     assert_eq!(first.len(), 1, "{first:#?}");
     assert_eq!(first[0]["value"], serde_json::Value::Null);
@@ -102,7 +80,7 @@ async fn restarts_increase_is_counted_across_patrol_run_invocations() {
 
     set_restarts(&k, "checkout-7d9f-c", 9);
     replace_pod(&k, "checkout-7d9f-b", 3);
-    let (code, second) = patrol_run(&rules, &store).await;
+    let (code, second) = common::patrol_run_json(&rules, &store).await;
     assert_eq!(code, 1, "an increase is crit: {second:#?}");
     let got = by_series_json(&second, "restarts-up");
     let crit = || "crit".to_string();
@@ -117,7 +95,7 @@ async fn restarts_increase_is_counted_across_patrol_run_invocations() {
         ])
     );
 
-    let (code, third) = patrol_run(&rules, &store).await;
+    let (code, third) = common::patrol_run_json(&rules, &store).await;
     assert_eq!(code, 0, "nothing restarted since: {third:#?}");
     assert!(
         by_series_json(&third, "restarts-up")
@@ -340,7 +318,7 @@ async fn a_drill_steady_state_compares_with_the_stored_memory() {
     }
     let rules = write_rules(&k, k.dir(), INCREASE_CHECK);
     let store = format!("sqlite://{}", k.dir().join("patrol.db").display());
-    let (code, _) = patrol_run(&rules, &store).await;
+    let (code, _) = common::patrol_run_json(&rules, &store).await;
     assert_eq!(code, 0);
     set_restarts(&k, "checkout-7d9f-c", 9);
     let drill = k.dir().join("drill.yaml");

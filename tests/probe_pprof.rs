@@ -367,7 +367,7 @@ async fn patrol_run_keeps_the_history_in_the_store_between_processes() {
     .unwrap();
     let store = format!("sqlite://{}", dir.path().join("patrol.db").display());
     svc.set_goroutines(1000);
-    let (code, first) = patrol_run(&rules, &store).await;
+    let (code, first) = common::patrol_run_json(&rules, &store).await;
     assert_eq!(code, 0, "{first:#?}");
     assert_eq!(first[0]["value"], 1000.0);
 
@@ -375,7 +375,7 @@ async fn patrol_run_keeps_the_history_in_the_store_between_processes() {
     // is at least a window old.
     tokio::time::sleep(Duration::from_secs(2)).await;
     svc.set_goroutines(4120);
-    let (code, second) = patrol_run(&rules, &store).await;
+    let (code, second) = common::patrol_run_json(&rules, &store).await;
     assert_eq!(code, 1, "the leak is crit: {second:#?}");
     assert_eq!(second[0]["status"], "crit");
     let message = second[0]["message"].as_str().unwrap();
@@ -420,32 +420,6 @@ async fn patrol_report_html(rules: &std::path::Path, store: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// `patrol run --format json` of `rules` into the store at `store`: (exit code, results).
-async fn patrol_run(rules: &std::path::Path, store: &str) -> (i32, Vec<serde_json::Value>) {
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(common::patrol_bin())
-            .args(["run", "--format", "json", "--rules"])
-            .arg(rules)
-            .args(["--store", store])
-            .env_remove("PATROL_STORE")
-            .output(),
-    )
-    .await
-    .expect("patrol run finishes")
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines = stdout
-        .lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| {
-                panic!("{e}: {l}\nstderr: {}", String::from_utf8_lossy(&out.stderr))
-            })
-        })
-        .collect();
-    (out.status.code().unwrap_or(-1), lines)
 }
 
 #[tokio::test]

@@ -42,25 +42,38 @@ pub fn judge(
         Ok(m) => m,
         Err(e) => return without_value(check, facts, "", Status::Error, e.0),
     };
-    let attachment = m.attachment.clone();
-    let mut out = judge_measurement(check, m, known, facts);
+    let Measurement {
+        samples,
+        unit,
+        failures,
+        reported,
+        attachment,
+    } = m;
+    let own = OwnVerdict { reported, failures };
+    let mut out = judge_samples(check, samples, &unit, &own, known, facts);
     keep_attachment(&mut out.results, attachment);
     out
 }
 
-fn judge_measurement(check: &Check, m: Measurement, known: &Known, facts: &RunFacts<'_>) -> Judged {
-    let own = OwnVerdict::of(&m);
-    if m.samples.is_empty() {
+fn judge_samples(
+    check: &Check,
+    samples: Vec<Sample>,
+    unit: &str,
+    own: &OwnVerdict,
+    known: &Known,
+    facts: &RunFacts<'_>,
+) -> Judged {
+    if samples.is_empty() {
         let (status, reasons) = own.start();
         let message = match reasons.is_empty() {
             true => "no value measured".to_string(),
             false => reasons.join("; "),
         };
-        return without_value(check, facts, &m.unit, status, message);
+        return without_value(check, facts, unit, status, message);
     }
     let mut out = Judged::default();
-    let peers = compare_peers(check, &m.samples, known);
-    for sample in m.samples {
+    let peers = compare_peers(check, &samples, known);
+    for sample in samples {
         let mut state = known
             .baselines
             .get(&sample.series)
@@ -72,7 +85,7 @@ fn judge_measurement(check: &Check, m: Measurement, known: &Known, facts: &RunFa
             now: facts.started_at,
         };
         let (status, reasons, band, learned) =
-            judge_sample(check, &sample, &own, &mut state, &basis);
+            judge_sample(check, &sample, own, &mut state, &basis);
         if learned {
             out.baselines.push((sample.series.clone(), state));
         }
@@ -81,7 +94,7 @@ fn judge_measurement(check: &Check, m: Measurement, known: &Known, facts: &RunFa
             facts,
             sample.series,
             Some(sample.value),
-            &m.unit,
+            unit,
             status,
             reasons.join("; "),
             band,
@@ -98,13 +111,6 @@ struct OwnVerdict {
 }
 
 impl OwnVerdict {
-    fn of(m: &Measurement) -> OwnVerdict {
-        OwnVerdict {
-            reported: m.reported.clone(),
-            failures: m.failures.clone(),
-        }
-    }
-
     /// The status and reasons every sample starts from: the reported status and its words first
     /// (they are what the system said), then each unmet expectation as `crit`.
     fn start(&self) -> (Status, Vec<String>) {

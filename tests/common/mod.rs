@@ -130,3 +130,33 @@ pub fn streams(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// `patrol run --format json` of `rules` into the store `store` (bounded to 60 s): the exit code
+/// and the result lines.
+pub async fn patrol_run_json(
+    rules: &std::path::Path,
+    store: &str,
+) -> (i32, Vec<serde_json::Value>) {
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tokio::process::Command::new(patrol_bin())
+            .args(["run", "--format", "json", "--rules"])
+            .arg(rules)
+            .args(["--store", store])
+            .env_remove("PATROL_STORE")
+            .output(),
+    )
+    .await
+    .expect("patrol run finishes")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| {
+                panic!("{e}: {l}\nstderr: {}", String::from_utf8_lossy(&out.stderr))
+            })
+        })
+        .collect();
+    (out.status.code().unwrap_or(-1), lines)
+}
